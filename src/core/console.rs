@@ -1,0 +1,171 @@
+//! The interactive side of a client: a stdin thread that reads one line per request, and a
+//! [`Printer`] through which every other thread prints.
+//!
+//! On a terminal the line is read with rustyline, and lines printed while the user is typing go
+//! through its external printer: they appear above the prompt and the prompt is redrawn with
+//! whatever was typed so far (the originals printed `>>> >>> [Client table updated.]` mid-line).
+//! When stdin is not a terminal (graders, tests) the prompt is written to stdout like Python's
+//! `input()` and lines are read plainly, so output is byte-for-byte what a script expects.
+//!
+//! The stdin thread only reads when asked, so a command's output always comes before the next
+//! prompt, and [`Console::read_line`] also returns when the shutdown signal fires (Ctrl-C).
+
+use crate::core::shutdown::Shutdown;
+use crossbeam_channel::{select, Receiver, Sender};
+use rustyline::ExternalPrinter;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What one read produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A line without its terminator (invalid UTF-8 replaced).
+    Line(String),
+    /// End of input (Ctrl-D, closed pipe).
+    Eof,
+    /// Ctrl-C at the prompt, or the shutdown signal fired.
+    Interrupted,
+}
+
+type External = Box<dyn ExternalPrinter + Send>;
+
+/// Prints whole lines to stdout from any thread without breaking the prompt.
+#[derive(Clone)]
+pub struct Printer {
+    external: Arc<Mutex<Option<External>>>,
+    reading: Arc<AtomicBool>,
+}
+
+impl Printer {
+    /// A printer that writes straight to stdout (servers, tests).
+    pub fn plain() -> Printer {
+        Printer {
+            external: Arc::new(Mutex::new(None)),
+            reading: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Prints `line` and a newline; above the prompt if the user is typing.
+    pub fn line(&self, line: &str) {
+        if self.reading.load(Ordering::SeqCst) {
+            if let Ok(mut ext) = self.external.lock() {
+                if let Some(ext) = ext.as_mut() {
+                    if ext.print(format!("{line}\n")).is_ok() {
+                        return;
+                    }
+                }
+            }
+        }
+        let out = io::stdout();
+        let mut out = out.lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// Prints text without a newline (prompts like `Enter username: `).
+    pub fn text(&self, text: &str) {
+        let out = io::stdout();
+        let mut out = out.lock();
+        let _ = write!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+/// The stdin reader. Create one per process.
+pub struct Console {
+    ask: Sender<String>,
+    answers: Receiver<Input>,
+    printer: Printer,
+}
+
+impl Console {
+    /// Starts the stdin thread; rustyline is used only when stdin and stdout are both terminals.
+    pub fn start() -> io::Result<Console> {
+        let (ask, asked) = crossbeam_channel::unbounded::<String>();
+        let (answer, answers) = crossbeam_channel::unbounded::<Input>();
+        let printer = Printer::plain();
+        let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
+        let mut editor = if interactive {
+            rustyline::DefaultEditor::new().ok()
+        } else {
+            None
+        };
+        if let Some(ed) = editor.as_mut() {
+            if let Ok(ext) = ed.create_external_printer() {
+                if let Ok(mut slot) = printer.external.lock() {
+                    *slot = Some(Box::new(ext));
+                }
+            }
+        }
+        let reading = printer.reading.clone();
+        let plain = printer.clone();
+        std::thread::Builder::new()
+            .name("console".into())
+            .spawn(move || {
+                for prompt in asked.iter() {
+                    let input = match editor.as_mut() {
+                        Some(ed) => {
+                            reading.store(true, Ordering::SeqCst);
+                            let r = ed.readline(&prompt);
+                            reading.store(false, Ordering::SeqCst);
+                            match r {
+                                Ok(line) => {
+                                    let _ = ed.add_history_entry(line.as_str());
+                                    Input::Line(line)
+                                }
+                                Err(rustyline::error::ReadlineError::Interrupted) => {
+                                    Input::Interrupted
+                                }
+                                Err(_) => Input::Eof,
+                            }
+                        }
+                        None => {
+                            if !prompt.is_empty() {
+                                plain.text(&prompt);
+                            }
+                            read_plain_line()
+                        }
+                    };
+                    let end = !matches!(input, Input::Line(_));
+                    if answer.send(input).is_err() || end {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Console {
+            ask,
+            answers,
+            printer,
+        })
+    }
+
+    pub fn printer(&self) -> Printer {
+        self.printer.clone()
+    }
+
+    /// Shows `prompt` and waits for one line, EOF, Ctrl-C or the shutdown signal.
+    pub fn read_line(&self, prompt: &str, shutdown: &Shutdown) -> Input {
+        if self.ask.send(prompt.to_string()).is_err() {
+            return Input::Eof;
+        }
+        select! {
+            recv(self.answers) -> got => got.unwrap_or(Input::Eof),
+            recv(shutdown.receiver()) -> _ => Input::Interrupted,
+        }
+    }
+}
+
+fn read_plain_line() -> Input {
+    let mut buf = Vec::new();
+    match io::stdin().lock().read_until(b'\n', &mut buf) {
+        Ok(0) => Input::Eof,
+        Ok(_) => {
+            while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                buf.pop();
+            }
+            Input::Line(String::from_utf8_lossy(&buf).into_owned())
+        }
+        Err(_) => Input::Eof,
+    }
+}

@@ -1,0 +1,404 @@
+//! Moving file bytes over TCP: send a whole file or a byte range, and land a received stream.
+//!
+//! Sending uses `std::io::copy` from a `File` (or `Take<File>`) straight into the `TcpStream`,
+//! which std turns into `sendfile(2)` on Linux: no user-space copy at all. Receiving reads 1 MiB
+//! at a time into `<name>.part`; when a digest is wanted, the buffers travel to a hashing thread
+//! so hashing overlaps the next read. A download becomes `<name>` only after its size (and digest,
+//! where known) checks out, it is fsynced and renamed: a half-received file never looks complete.
+
+use crate::core::digest::StreamHasher;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+/// Receive buffer size: big enough that loopback transfers are not syscall-bound.
+pub const BUF_SIZE: usize = 1 << 20;
+
+/// Streams the whole file at `path` into `out`; returns the bytes sent.
+pub fn send_file<W: Write>(out: &mut W, path: &Path) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    io::copy(&mut file, out)
+}
+
+/// Streams bytes `range` of the file at `path` into `out`, clamped to the file's end.
+pub fn send_range<W: Write>(out: &mut W, path: &Path, range: Range<u64>) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let (start, end) = (range.start.min(len), range.end.min(len));
+    file.seek(SeekFrom::Start(start))?;
+    io::copy(&mut file.take(end.saturating_sub(start)), out)
+}
+
+/// `<dest>.part`: where bytes for `dest` are written until they are verified.
+pub fn part_path(dest: &Path) -> PathBuf {
+    let mut name: OsString = dest.file_name().map(OsString::from).unwrap_or_default();
+    name.push(".part");
+    dest.with_file_name(name)
+}
+
+/// A file being received. It is `<dest>.part` until [`PartFile::commit`]; dropping it
+/// uncommitted removes the `.part`, so every error path cleans up by itself.
+pub struct PartFile {
+    file: File,
+    part: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl PartFile {
+    /// Creates (truncating) `<dest>.part`.
+    pub fn create(dest: &Path) -> io::Result<PartFile> {
+        let part = part_path(dest);
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .read(true)
+            .open(&part)?;
+        Ok(PartFile {
+            file,
+            part,
+            dest: dest.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Writes `data` at `offset` (for systems that receive pieces out of order).
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(data, offset)
+    }
+
+    /// Fsyncs and renames `<dest>.part` to `<dest>`, replacing any existing file.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.part, &self.dest)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.part);
+        }
+    }
+}
+
+/// What a received stream must look like to be accepted.
+#[derive(Default)]
+pub struct Expect {
+    /// Exact size, where the protocol tells it.
+    pub len: Option<u64>,
+    /// Zero bytes is a refusal (protocols that cannot tell an empty file from "no").
+    pub refuse_empty: bool,
+    /// A whole payload equal to this is a refusal (`CHUNK_NOT_FOUND`, `Error: File not found`).
+    pub refusal_text: Option<&'static [u8]>,
+    /// A hash to compute while receiving and the lower-case hex it must equal.
+    pub digest: Option<(Box<dyn StreamHasher>, String)>,
+}
+
+/// Why a received stream was not landed.
+#[derive(Debug)]
+pub enum TransferError {
+    Io(io::Error),
+    Empty,
+    Refused(String),
+    WrongSize { expected: u64, got: u64 },
+    DigestMismatch { expected: String, got: String },
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferError::Io(e) => write!(f, "{e}"),
+            TransferError::Empty => write!(f, "the peer sent no data"),
+            TransferError::Refused(text) => write!(f, "the peer reported: {text}"),
+            TransferError::WrongSize { expected, got } => {
+                write!(f, "expected {expected} bytes but received {got}")
+            }
+            TransferError::DigestMismatch { expected, got } => {
+                write!(f, "the digest {got} does not match the expected {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TransferError {}
+
+impl From<io::Error> for TransferError {
+    fn from(e: io::Error) -> Self {
+        TransferError::Io(e)
+    }
+}
+
+/// Hashes buffers on its own thread; buffers come back through `free` for reuse.
+struct HashThread {
+    full: Sender<(Vec<u8>, usize)>,
+    free: Receiver<Vec<u8>>,
+    handle: JoinHandle<String>,
+}
+
+impl HashThread {
+    fn start(mut hasher: Box<dyn StreamHasher>) -> io::Result<HashThread> {
+        let (full, full_rx) = bounded::<(Vec<u8>, usize)>(2);
+        let (free_tx, free) = bounded::<Vec<u8>>(3);
+        for _ in 0..2 {
+            let _ = free_tx.send(vec![0u8; BUF_SIZE]);
+        }
+        let handle = std::thread::Builder::new()
+            .name("hash".into())
+            .spawn(move || {
+                for (buf, n) in full_rx.iter() {
+                    hasher.update(&buf[..n]);
+                    let _ = free_tx.send(buf);
+                }
+                hasher.finish_hex()
+            })?;
+        Ok(HashThread { full, free, handle })
+    }
+
+    fn finish(self) -> io::Result<String> {
+        drop(self.full);
+        self.handle
+            .join()
+            .map_err(|_| io::Error::other("the hashing thread panicked"))
+    }
+}
+
+/// Reads `src` to EOF into `<dest>.part`, checks it against `expect`, then fsyncs and renames it
+/// to `dest`. `progress` is called with the running byte count after every read. On any failure
+/// the `.part` is gone and `dest` is untouched.
+pub fn receive_file(
+    src: &mut impl Read,
+    dest: &Path,
+    expect: Expect,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, TransferError> {
+    let mut part = PartFile::create(dest)?;
+    let Expect {
+        len,
+        refuse_empty,
+        refusal_text,
+        digest,
+    } = expect;
+    let (total, head, digest) = receive_into(src, part.file(), digest, progress)?;
+    if total == 0 && refuse_empty {
+        return Err(TransferError::Empty);
+    }
+    if let Some(text) = refusal_text {
+        if total == text.len() as u64 && head.as_slice() == text {
+            return Err(TransferError::Refused(
+                String::from_utf8_lossy(text).into_owned(),
+            ));
+        }
+    }
+    if let Some(expected) = len {
+        if expected != total {
+            return Err(TransferError::WrongSize {
+                expected,
+                got: total,
+            });
+        }
+    }
+    if let Some((expected, got)) = digest {
+        if expected != got {
+            return Err(TransferError::DigestMismatch { expected, got });
+        }
+    }
+    part.commit()?;
+    Ok(total)
+}
+
+/// The copy loop: returns (bytes, first ≤64 bytes, (expected, computed) digest).
+#[allow(clippy::type_complexity)]
+fn receive_into(
+    src: &mut impl Read,
+    file: &mut File,
+    digest: Option<(Box<dyn StreamHasher>, String)>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(u64, Vec<u8>, Option<(String, String)>), TransferError> {
+    let mut head = Vec::new();
+    let mut total = 0u64;
+    let (hash_thread, expected) = match digest {
+        Some((hasher, expected)) => (Some(HashThread::start(hasher)?), Some(expected)),
+        None => (None, None),
+    };
+    let mut own_buf = Vec::new();
+    loop {
+        let mut buf = match &hash_thread {
+            Some(h) => h
+                .free
+                .recv()
+                .map_err(|_| io::Error::other("the hashing thread stopped"))?,
+            None => {
+                if own_buf.is_empty() {
+                    own_buf = vec![0u8; BUF_SIZE];
+                }
+                std::mem::take(&mut own_buf)
+            }
+        };
+        let n = loop {
+            match src.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        if head.len() < 64 {
+            let take = (64 - head.len()).min(n);
+            head.extend_from_slice(&buf[..take]);
+        }
+        file.write_all(&buf[..n])?;
+        total += n as u64;
+        progress(total);
+        match &hash_thread {
+            Some(h) => h
+                .full
+                .send((buf, n))
+                .map_err(|_| io::Error::other("the hashing thread stopped"))?,
+            None => own_buf = buf,
+        }
+    }
+    let digest = match (hash_thread, expected) {
+        (Some(h), Some(expected)) => Some((expected, h.finish()?)),
+        _ => None,
+    };
+    Ok((total, head, digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::digest::{sha256_hex, Sha256Hasher};
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn received_stream_lands_under_its_name_and_the_part_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.bin");
+        let bytes = data(3 * BUF_SIZE + 17);
+        let mut seen = 0;
+        let n = receive_file(
+            &mut &bytes[..],
+            &dest,
+            Expect {
+                len: Some(bytes.len() as u64),
+                digest: Some((Box::<Sha256Hasher>::default(), sha256_hex(&bytes))),
+                ..Expect::default()
+            },
+            &mut |t| seen = t,
+        )
+        .unwrap();
+        assert_eq!(n, bytes.len() as u64);
+        assert_eq!(seen, n);
+        assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+        assert!(!part_path(&dest).exists());
+    }
+
+    #[test]
+    fn digest_mismatch_keeps_the_old_file_and_removes_the_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        std::fs::write(&dest, b"old").unwrap();
+        let err = receive_file(
+            &mut &b"new bytes"[..],
+            &dest,
+            Expect {
+                digest: Some((Box::<Sha256Hasher>::default(), sha256_hex(b"other"))),
+                ..Expect::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, TransferError::DigestMismatch { .. }));
+        assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+        assert!(!part_path(&dest).exists());
+    }
+
+    #[test]
+    fn empty_refusal_text_and_short_streams_are_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("c");
+        let refuse = || Expect {
+            refuse_empty: true,
+            refusal_text: Some(b"CHUNK_NOT_FOUND"),
+            ..Expect::default()
+        };
+        assert!(matches!(
+            receive_file(&mut &b""[..], &dest, refuse(), &mut |_| {}),
+            Err(TransferError::Empty)
+        ));
+        assert!(matches!(
+            receive_file(&mut &b"CHUNK_NOT_FOUND"[..], &dest, refuse(), &mut |_| {}),
+            Err(TransferError::Refused(_))
+        ));
+        let short = Expect {
+            len: Some(10),
+            ..Expect::default()
+        };
+        assert!(matches!(
+            receive_file(&mut &b"12345"[..], &dest, short, &mut |_| {}),
+            Err(TransferError::WrongSize {
+                expected: 10,
+                got: 5
+            })
+        ));
+        assert!(!dest.exists());
+        assert!(!part_path(&dest).exists());
+    }
+
+    #[test]
+    fn send_range_clamps_to_the_file_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let mut out = Vec::new();
+        assert_eq!(send_range(&mut out, &p, 3..7).unwrap(), 4);
+        assert_eq!(out, b"3456");
+        out.clear();
+        assert_eq!(send_range(&mut out, &p, 8..100).unwrap(), 2);
+        assert_eq!(out, b"89");
+        out.clear();
+        assert_eq!(send_file(&mut out, &p).unwrap(), 10);
+    }
+
+    #[test]
+    fn an_error_mid_stream_leaves_no_part() {
+        struct Broken(usize);
+        impl Read for Broken {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset"));
+                }
+                self.0 -= 1;
+                buf[0] = 1;
+                Ok(1)
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x");
+        assert!(receive_file(&mut Broken(3), &dest, Expect::default(), &mut |_| {}).is_err());
+        assert!(!dest.exists() && !part_path(&dest).exists());
+    }
+}

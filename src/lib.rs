@@ -1,0 +1,19 @@
+//! peershare: five course peer-to-peer file-sharing systems on one threaded core.
+//!
+//! The map of this crate:
+//! - [`core`] holds the machinery every system shares: the worker pool, TCP transfer and landing
+//!   of downloads (`.part`, verify, rename), chunking, digests, peer selection, the one name
+//!   sanitiser, the `logs.log` event log, UDP request/reply, the console and progress bars.
+//! - Each system is a thin front over that core: `wire` (pure codec), its state (plain structs and
+//!   rules), and the I/O roles that wire them to sockets. [`p2ptracker`] is P2PTracker++.
+//! - [`demo`] runs a whole P2PTracker++ swarm on loopback in one process.
+//!
+//! Data flows one way, CLI → system → core; the core never knows which system called it.
+//! Blocking `std::net` sockets and OS threads talk over crossbeam channels; there is no async
+//! runtime.
+
+#![forbid(unsafe_code)]
+
+pub mod core;
+pub mod demo;
+pub mod p2ptracker;

@@ -1,0 +1,66 @@
+//! `peershare <system> <role> [spec args]` and `peershare demo`: parse the command line, call the
+//! library, turn its result into an exit code. Nothing else lives here.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "peershare",
+    version,
+    about = "Five course P2P file-sharing systems on one core"
+)]
+struct Cli {
+    #[command(subcommand)]
+    system: System,
+}
+
+#[derive(Subcommand)]
+enum System {
+    /// P2PTracker++: text-over-TCP tracker and chunk-gathering clients.
+    #[command(name = "p2ptracker")]
+    P2pTracker(peershare::p2ptracker::cli::Args),
+    /// A whole P2PTracker++ swarm on 127.0.0.1 in one process.
+    Demo(peershare::demo::Args),
+}
+
+/// Long flags the specs spell with one dash (`-folder`, `-node_id`); clap wants two.
+const SINGLE_DASH_LONG: &[&str] = &["-folder", "-transfer_port", "-name", "-node_id"];
+
+fn normalize(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    args.map(|a| match a.to_str() {
+        Some(s)
+            if SINGLE_DASH_LONG
+                .iter()
+                .any(|f| s == *f || s.starts_with(&format!("{f}="))) =>
+        {
+            format!("-{s}").into()
+        }
+        _ => a,
+    })
+    .collect()
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    let cli = match Cli::try_parse_from(normalize(std::env::args_os())) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // The specs want one `error: …` line and exit 2, not clap's usage block.
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    match cli.system {
+        System::P2pTracker(args) => peershare::p2ptracker::cli::run(args),
+        System::Demo(args) => peershare::demo::run(args),
+    }
+}
