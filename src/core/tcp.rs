@@ -70,8 +70,16 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// A listener thread handing each accepted connection to a worker pool. Dropping it (or calling
-/// [`TcpService::stop`]) stops accepting, then waits for running jobs to end.
+/// How accepted connections are served.
+pub enum Dispatch {
+    /// A fixed pool of this many workers (peer upload listeners: a 6th connection waits).
+    Pool(usize),
+    /// A thread per connection (trackers, whose clients hold their connection for the whole run).
+    ThreadPerConnection,
+}
+
+/// A listener thread handing each accepted connection to a worker pool or its own thread.
+/// Dropping it (or calling [`TcpService::stop`]) stops accepting, then waits for pool jobs to end.
 pub struct TcpService {
     addr: SocketAddr,
     stopping: Arc<AtomicBool>,
@@ -89,9 +97,26 @@ impl TcpService {
     where
         H: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
     {
+        Self::start_with(listener, name, Dispatch::Pool(workers), handle)
+    }
+
+    /// Starts accepting on `listener`, serving each connection as `dispatch` says.
+    pub fn start_with<H>(
+        listener: TcpListener,
+        name: &str,
+        dispatch: Dispatch,
+        handle: H,
+    ) -> io::Result<TcpService>
+    where
+        H: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+    {
         let addr = listener.local_addr()?;
         let stopping = Arc::new(AtomicBool::new(false));
-        let pool = WorkerPool::new(name, workers)?;
+        let pool = match dispatch {
+            Dispatch::Pool(workers) => Some(WorkerPool::new(name, workers)?),
+            Dispatch::ThreadPerConnection => None,
+        };
+        let conn_name = format!("{name}-conn");
         let handle = Arc::new(handle);
         let stop = stopping.clone();
         let thread = std::thread::Builder::new()
@@ -107,8 +132,22 @@ impl TcpService {
                                 .peer_addr()
                                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                             let h = handle.clone();
-                            if pool.execute(move || h(stream, peer)).is_err() {
-                                break;
+                            let job = move || h(stream, peer);
+                            match &pool {
+                                Some(pool) => {
+                                    if pool.execute(job).is_err() {
+                                        break;
+                                    }
+                                }
+                                None => {
+                                    let spawned = std::thread::Builder::new()
+                                        .name(conn_name.clone())
+                                        .stack_size(256 * 1024)
+                                        .spawn(job);
+                                    if let Err(e) = spawned {
+                                        log::warn!("cannot start a connection thread: {e}");
+                                    }
+                                }
                             }
                         }
                         Err(e) => {
