@@ -1,10 +1,337 @@
-//! `peershare demo`: a whole P2PTracker++ swarm on loopback.
+//! `peershare demo`: a whole P2PTracker++ swarm on 127.0.0.1 in one process, no setup.
+//!
+//! The files of `dir/` (or one random file of `--size` MiB) are cut into chunks; every client gets
+//! an overlapping random subset (each chunk held by at least one client) in a fresh work
+//! directory; the tracker and clients run with pacing off until every client holds every chunk;
+//! then every chunk's SHA-256 is checked against the source and a summary is printed. The same
+//! [`Swarm`] drives the benchmarks.
 
+use crate::core::chunking;
+use crate::core::digest;
+use crate::core::event_log::EventLog;
+use crate::core::shutdown::Shutdown;
+use crate::core::tcp;
+use crate::p2ptracker::client::{self, ClientConfig, Outcome};
+use crate::p2ptracker::tracker;
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Folder whose files are shared.
+    #[arg(long, default_value = "dir")]
+    pub dir: PathBuf,
+    /// Generate one random file of this many MiB instead of using --dir.
+    #[arg(long)]
+    pub size: Option<u64>,
+    /// Chunk size in bytes.
+    #[arg(long = "chunk-size", default_value_t = 64 * 1024)]
+    pub chunk_size: u64,
+    /// Number of clients.
+    #[arg(long, default_value_t = 4)]
+    pub peers: usize,
+    /// Seed of the random holdings (and the random file).
+    #[arg(long, default_value_t = 4119)]
+    pub seed: u64,
+    /// Where to build the swarm (default: a new folder under the system temp dir, kept afterwards).
+    #[arg(long = "work-dir")]
+    pub work_dir: Option<PathBuf>,
+}
 
-pub fn run(_args: Args) -> ExitCode {
-    ExitCode::SUCCESS
+/// Why a swarm could not be built or did not finish correctly.
+#[derive(Debug)]
+pub enum SwarmError {
+    Io(io::Error),
+    NoChunks(PathBuf),
+    Client(String, client::ClientError),
+    Incomplete(String),
+    Mismatch { client: String, idx: u32 },
+}
+
+impl fmt::Display for SwarmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SwarmError::Io(e) => write!(f, "{e}"),
+            SwarmError::NoChunks(p) => {
+                write!(f, "{} holds no non-empty files to share", p.display())
+            }
+            SwarmError::Client(n, e) => write!(f, "client {n} failed: {e}"),
+            SwarmError::Incomplete(n) => write!(f, "client {n} did not get every chunk"),
+            SwarmError::Mismatch { client, idx } => {
+                write!(
+                    f,
+                    "client {client} holds a chunk {idx} that differs from the source"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for SwarmError {}
+
+impl From<io::Error> for SwarmError {
+    fn from(e: io::Error) -> Self {
+        SwarmError::Io(e)
+    }
+}
+
+/// A swarm laid out on disk, ready to run.
+pub struct Swarm {
+    pub work: PathBuf,
+    pub chunk_digests: Vec<String>,
+    pub chunk_bytes: Vec<u64>,
+    pub clients: Vec<(String, PathBuf)>,
+    /// Bytes that must move so every client has everything.
+    pub bytes_needed: u64,
+}
+
+/// What a finished swarm did.
+pub struct Report {
+    pub elapsed: Duration,
+    pub outcomes: Vec<(String, Outcome)>,
+    pub log_path: PathBuf,
+}
+
+impl Swarm {
+    /// Cuts `sources` into `chunk_size` chunks under `work/source` and gives each of `peers`
+    /// clients a random subset in `work/peer<i>`; every chunk has at least one holder.
+    pub fn build(
+        work: &Path,
+        sources: &[PathBuf],
+        chunk_size: u64,
+        peers: usize,
+        seed: u64,
+    ) -> Result<Swarm, SwarmError> {
+        let peers = peers.max(2);
+        let src_dir = work.join("source");
+        std::fs::create_dir_all(&src_dir)?;
+        let mut chunks: Vec<(u32, PathBuf, u64)> = Vec::new();
+        for s in sources {
+            let next = chunks.len() as u32 + 1;
+            chunks.extend(chunking::split_file(s, &src_dir, chunk_size, next)?);
+        }
+        if chunks.is_empty() {
+            return Err(SwarmError::NoChunks(work.into()));
+        }
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = chunks.len();
+        let mut holds = vec![vec![false; n]; peers];
+        for c in 0..n {
+            holds[rng.gen_range(0..peers)][c] = true;
+            for p in holds.iter_mut() {
+                if rng.gen_bool(0.25) {
+                    p[c] = true;
+                }
+            }
+        }
+        let mut clients = Vec::new();
+        let mut bytes_needed = 0;
+        for (p, held) in holds.iter().enumerate() {
+            let name = format!("peer{}", p + 1);
+            let dir = work.join(&name);
+            std::fs::create_dir_all(&dir)?;
+            let mut list = String::new();
+            for (c, (idx, path, len)) in chunks.iter().enumerate() {
+                if held[c] {
+                    std::fs::copy(path, dir.join(format!("chunk_{idx}")))?;
+                    list.push_str(&format!("{idx},chunk_{idx}\n"));
+                } else {
+                    bytes_needed += len;
+                }
+            }
+            list.push_str(&format!("{n},LASTCHUNK\n"));
+            std::fs::write(dir.join("local_chunks.txt"), list)?;
+            clients.push((name, dir));
+        }
+        let chunk_digests = chunks
+            .iter()
+            .map(|(_, p, _)| digest::sha256_file(p))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Swarm {
+            work: work.into(),
+            chunk_digests,
+            chunk_bytes: chunks.iter().map(|c| c.2).collect(),
+            clients,
+            bytes_needed,
+        })
+    }
+
+    /// Runs tracker and clients in this process until every client is complete, then checks
+    /// every chunk of every client against the source digests.
+    pub fn run(&self) -> Result<Report, SwarmError> {
+        let log_path = self.work.join("logs.log");
+        let log = EventLog::open(&log_path)?;
+        let shutdown = Shutdown::new();
+        let listener = tcp::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        let tracker = tracker::start(listener, shutdown.clone(), log.clone())?;
+        let gate = Arc::new(Barrier::new(self.clients.len()));
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let start = Instant::now();
+        let mut threads = Vec::new();
+        for (name, folder) in &self.clients {
+            let config = ClientConfig {
+                folder: folder.clone(),
+                name: name.clone(),
+                tracker: tracker.local_addr(),
+                pace: Duration::ZERO,
+                exit_when_complete: false,
+                log: log.clone(),
+                verbose: false,
+                start_gate: Some(gate.clone()),
+                on_complete: Some(done_tx.clone()),
+            };
+            let listener = tcp::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+            let stop = shutdown.clone();
+            let name = name.clone();
+            threads.push(std::thread::spawn(move || {
+                (name, client::run(config, listener, stop))
+            }));
+        }
+        let mut complete = 0;
+        while complete < self.clients.len() {
+            match done_rx.recv_timeout(Duration::from_secs(600)) {
+                Ok(_) => complete += 1,
+                Err(_) => break,
+            }
+        }
+        let elapsed = start.elapsed();
+        shutdown.trigger();
+        let mut outcomes = Vec::new();
+        for t in threads {
+            let (name, result) = t
+                .join()
+                .map_err(|_| SwarmError::Io(io::Error::other("a client thread panicked")))?;
+            match result {
+                Ok(o) if o.complete => outcomes.push((name, o)),
+                Ok(_) => return Err(SwarmError::Incomplete(name)),
+                Err(e) => return Err(SwarmError::Client(name, e)),
+            }
+        }
+        drop(tracker);
+        self.verify()?;
+        Ok(Report {
+            elapsed,
+            outcomes,
+            log_path,
+        })
+    }
+
+    /// Every client's `chunk_<idx>` has the source chunk's SHA-256.
+    pub fn verify(&self) -> Result<(), SwarmError> {
+        for (name, dir) in &self.clients {
+            for (i, want) in self.chunk_digests.iter().enumerate() {
+                let idx = i as u32 + 1;
+                let got = digest::sha256_file(&dir.join(format!("chunk_{idx}")))
+                    .map_err(|_| SwarmError::Incomplete(name.clone()))?;
+                if &got != want {
+                    return Err(SwarmError::Mismatch {
+                        client: name.clone(),
+                        idx,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `mib` MiB of seeded random bytes to `path`.
+pub fn random_file(path: &Path, mib: u64, seed: u64) -> io::Result<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = io::BufWriter::new(std::fs::File::create(path)?);
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        rng.fill_bytes(&mut block);
+        out.write_all(&block)?;
+    }
+    out.flush()
+}
+
+fn sources(args: &Args, work: &Path) -> io::Result<Vec<PathBuf>> {
+    if let Some(mib) = args.size {
+        let path = work.join("random.bin");
+        random_file(&path, mib, args.seed)?;
+        return Ok(vec![path]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn demo(args: &Args) -> Result<(), SwarmError> {
+    let work = match &args.work_dir {
+        Some(w) => w.clone(),
+        None => std::env::temp_dir().join(format!("peershare-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&work)?;
+    let files = sources(args, &work)?;
+    let shared: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "peershare demo: {} file(s), {:.2} MiB, {}-byte chunks, {} clients, work dir {}",
+        files.len(),
+        mib(shared),
+        args.chunk_size,
+        args.peers.max(2),
+        work.display()
+    );
+    let swarm = Swarm::build(&work, &files, args.chunk_size, args.peers, args.seed)?;
+    println!(
+        "{} chunks; {:.2} MiB must move so that every client has every chunk",
+        swarm.chunk_digests.len(),
+        mib(swarm.bytes_needed)
+    );
+    let report = swarm.run()?;
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    let moved: u64 = report.outcomes.iter().map(|(_, o)| o.bytes_fetched).sum();
+    println!(
+        "all {} clients complete in {:.3} s: {:.2} MiB moved, {:.1} MiB/s",
+        report.outcomes.len(),
+        secs,
+        mib(moved),
+        mib(moved) / secs
+    );
+    for (name, o) in &report.outcomes {
+        println!(
+            "  {name}: fetched {} chunk(s), {:.2} MiB; served {:.2} MiB",
+            o.fetched,
+            mib(o.bytes_fetched),
+            mib(o.bytes_served)
+        );
+    }
+    println!(
+        "every chunk of every client matches the source SHA-256 ({} chunks x {} clients)",
+        swarm.chunk_digests.len(),
+        report.outcomes.len()
+    );
+    println!("event log: {}", report.log_path.display());
+    Ok(())
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match demo(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

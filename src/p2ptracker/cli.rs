@@ -120,6 +120,7 @@ pub fn run(args: Args) -> ExitCode {
                 log: open_log(),
                 verbose: true,
                 start_gate: None,
+                on_complete: None,
             };
             match client::run(config, listener, shutdown) {
                 Ok(_) => ExitCode::SUCCESS,

@@ -56,6 +56,8 @@ pub struct ClientConfig {
     /// In-process swarms: wait here after the first announcement so every client has announced
     /// before anyone asks (the demo and benchmarks; `None` from the CLI).
     pub start_gate: Option<Arc<Barrier>>,
+    /// Told our name once every chunk is present (in-process swarms wait for everyone).
+    pub on_complete: Option<Sender<String>>,
 }
 
 /// Why a client could not run.
@@ -641,6 +643,9 @@ fn converse(
             plan.total,
             config.folder.display()
         );
+    }
+    if let Some(tell) = &config.on_complete {
+        let _ = tell.send(config.name.clone());
     }
     if config.exit_when_complete {
         while shared.uploads.load(Ordering::SeqCst) > 0
