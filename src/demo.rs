@@ -20,7 +20,6 @@ use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -90,6 +89,8 @@ pub struct Swarm {
     pub clients: Vec<(String, PathBuf)>,
     /// Bytes that must move so every client has everything.
     pub bytes_needed: u64,
+    /// (chunk, holder) pairs the clients announce at start.
+    pub initial_entries: usize,
 }
 
 /// What a finished swarm did.
@@ -133,6 +134,7 @@ impl Swarm {
         }
         let mut clients = Vec::new();
         let mut bytes_needed = 0;
+        let mut initial_entries = 0;
         for (p, held) in holds.iter().enumerate() {
             let name = format!("peer{}", p + 1);
             let dir = work.join(&name);
@@ -142,6 +144,7 @@ impl Swarm {
                 if held[c] {
                     std::fs::copy(path, dir.join(format!("chunk_{idx}")))?;
                     list.push_str(&format!("{idx},chunk_{idx}\n"));
+                    initial_entries += 1;
                 } else {
                     bytes_needed += len;
                 }
@@ -160,6 +163,7 @@ impl Swarm {
             chunk_bytes: chunks.iter().map(|c| c.2).collect(),
             clients,
             bytes_needed,
+            initial_entries,
         })
     }
 
@@ -171,7 +175,7 @@ impl Swarm {
         let shutdown = Shutdown::new();
         let listener = tcp::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
         let tracker = tracker::start(listener, shutdown.clone(), log.clone())?;
-        let gate = Arc::new(Barrier::new(self.clients.len()));
+        let (gate_open, gate) = crossbeam_channel::bounded::<()>(0);
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let start = Instant::now();
         let mut threads = Vec::new();
@@ -194,6 +198,12 @@ impl Swarm {
                 (name, client::run(config, listener, stop))
             }));
         }
+        // Open the gate once the tracker has every initial announcement (or after 10 s).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tracker.entries() < self.initial_entries && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(gate_open);
         let mut complete = 0;
         while complete < self.clients.len() {
             match done_rx.recv_timeout(Duration::from_secs(600)) {

@@ -28,7 +28,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Downloads running at once (spec §5).
@@ -53,9 +53,10 @@ pub struct ClientConfig {
     pub log: EventLog,
     /// Print per-chunk lines, warnings and the progress bar (the CLI); the demo runs quiet.
     pub verbose: bool,
-    /// In-process swarms: wait here after the first announcement so every client has announced
-    /// before anyone asks (the demo and benchmarks; `None` from the CLI).
-    pub start_gate: Option<Arc<Barrier>>,
+    /// In-process swarms: after the first announcement, wait until this channel closes, which
+    /// the swarm does once the tracker holds every client's announcements, so nobody's first
+    /// questions race other clients' announcements (the demo and benchmarks; `None` from the CLI).
+    pub start_gate: Option<Receiver<()>>,
     /// Told our name once every chunk is present (in-process swarms wait for everyone).
     pub on_complete: Option<Sender<String>>,
 }
@@ -577,7 +578,7 @@ fn converse(
         return Ok(());
     }
     if let Some(gate) = &config.start_gate {
-        gate.wait();
+        let _ = gate.recv();
     }
     let round_pause = config.pace.max(ROUND_PAUSE_MIN);
     let mut next_round = Instant::now();
