@@ -148,6 +148,213 @@ fn one_file_p2ptracker(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error:
     })
 }
 
+/// A `peershare` process (killed on drop) and the address it reported on stderr.
+struct Server {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Server {
+    fn start(args: &[&str], cwd: &Path) -> Result<Server, Box<dyn std::error::Error>> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_peershare"))
+            .args(args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = io::BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines.next().ok_or("the server exited before listening")??;
+            if let Some(a) = line.split("listening on ").nth(1) {
+                break a.trim().parse()?;
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Server { child, addr })
+    }
+
+    fn rss_kib(&self) -> u64 {
+        rss_kib_of(&format!("/proc/{}/status", self.child.id()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kib_of(status: &str) -> u64 {
+    std::fs::read_to_string(status)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// P2PTracker++ tracker load: `conns` connections held open; driver threads keep a window of
+/// requests in flight per thread (write a batch of `WHERE_CHUNK`s on consecutive connections,
+/// then read their replies), for `secs`. Reports requests/s and p50/p99 latency per request.
+fn tracker_load(conns: usize, secs: f64) -> Result<Row, Box<dyn std::error::Error>> {
+    use std::io::{Read, Write};
+    let work = tempfile::tempdir()?;
+    let server = Server::start(&["p2ptracker", "tracker", "--port", "0"], work.path())?;
+    {
+        let mut seed = TcpStream::connect(server.addr)?;
+        for idx in 1..=100 {
+            seed.write_all(format!("LOCAL_CHUNKS,{idx},localhost,7001\n").as_bytes())?;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let threads = 4usize;
+    let per = conns.div_ceil(threads);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let addr = server.addr;
+        handles.push(std::thread::spawn(move || -> io::Result<Vec<u32>> {
+            let mut socks = Vec::with_capacity(per);
+            for _ in 0..per {
+                let s = TcpStream::connect(addr)?;
+                s.set_nodelay(true)?;
+                socks.push(s);
+            }
+            let mut lat_us = Vec::new();
+            let mut buf = [0u8; 1024];
+            let batch = 32.min(socks.len().max(1));
+            let mut next = 0usize;
+            let mut idx = t as u32;
+            while Instant::now() < deadline {
+                let mut sent = Vec::with_capacity(batch);
+                for k in 0..batch {
+                    let i = (next + k) % socks.len();
+                    idx = idx % 100 + 1;
+                    socks[i].write_all(format!("WHERE_CHUNK,{idx}").as_bytes())?;
+                    sent.push((i, Instant::now()));
+                }
+                for (i, at) in sent {
+                    let n = socks[i].read(&mut buf)?;
+                    if n == 0 {
+                        return Err(io::Error::other("the tracker closed a connection"));
+                    }
+                    lat_us.push(at.elapsed().as_micros() as u32);
+                }
+                next = (next + batch) % socks.len();
+            }
+            Ok(lat_us)
+        }));
+    }
+    let mut lat = Vec::new();
+    for h in handles {
+        lat.extend(h.join().map_err(|_| "driver panicked")??);
+    }
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let rps = lat.len() as f64 / secs;
+    Ok(Row {
+        scenario: format!("P2PTracker++ tracker, {conns} connections held, WHERE_CHUNK loop"),
+        subject: format!(
+            "{rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, tracker RSS {} MiB",
+            pct(0.50) as f64 / 1000.0,
+            pct(0.99) as f64 / 1000.0,
+            server.rss_kib() / 1024
+        ),
+        baseline: "100,000 req/s".into(),
+        ratio: rps / 100_000.0,
+        target: "≥ 1.0, p99 < 5 ms".into(),
+    })
+}
+
+/// Peak RSS of a tracker holding `entries` (chunk, holder) pairs, announced over TCP.
+fn tracker_memory(entries: u32) -> Result<Row, Box<dyn std::error::Error>> {
+    use std::io::{Read, Write};
+    let work = tempfile::tempdir()?;
+    let server = Server::start(&["p2ptracker", "tracker", "--port", "0"], work.path())?;
+    let mut s = TcpStream::connect(server.addr)?;
+    std::thread::sleep(Duration::from_millis(100));
+    let before = server.rss_kib();
+    let holders = 4u32;
+    let mut batch = String::new();
+    for i in 0..entries {
+        let idx = i / holders + 1;
+        let port = 7001 + i % holders;
+        batch.push_str(&format!("LOCAL_CHUNKS,{idx},localhost,{port}\n"));
+        if batch.len() > 60_000 {
+            s.write_all(batch.as_bytes())?;
+            batch.clear();
+        }
+    }
+    s.write_all(batch.as_bytes())?;
+    // A reply to a final question proves every announcement before it was processed.
+    let last = (entries - 1) / holders + 1;
+    s.write_all(format!("WHERE_CHUNK,{last}").as_bytes())?;
+    let mut buf = [0u8; 1024];
+    s.read(&mut buf)?;
+    let after = server.rss_kib();
+    let per_entry = (after.saturating_sub(before) * 1024) as f64 / entries as f64;
+    Ok(Row {
+        scenario: format!("P2PTracker++ tracker memory, {entries} chunk-holder entries"),
+        subject: format!(
+            "{per_entry:.0} B/entry (RSS {} → {} MiB)",
+            before / 1024,
+            after / 1024
+        ),
+        baseline: "1024 B/entry".into(),
+        ratio: per_entry / 1024.0,
+        target: "< 1.0".into(),
+    })
+}
+
+/// RSS of an idle P2PTracker++ client process (all chunks present, serving).
+fn idle_client_memory() -> Result<Row, Box<dyn std::error::Error>> {
+    let work = tempfile::tempdir()?;
+    let tracker = Server::start(&["p2ptracker", "tracker", "--port", "0"], work.path())?;
+    let folder = work.path().join("c");
+    std::fs::create_dir_all(&folder)?;
+    std::fs::write(folder.join("chunk_1"), b"x")?;
+    std::fs::write(folder.join("local_chunks.txt"), "1,chunk_1\n1,LASTCHUNK\n")?;
+    let addr = tracker.addr.to_string();
+    let client = Server::start(
+        &[
+            "p2ptracker",
+            "client",
+            "-folder",
+            "c",
+            "-transfer_port",
+            "0",
+            "-name",
+            "idle",
+            "--tracker",
+            &addr,
+            "--pace-ms",
+            "0",
+        ],
+        work.path(),
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    let kib = client.rss_kib();
+    Ok(Row {
+        scenario: "P2PTracker++ idle client (tracker connection, chunk server, 5 workers)".into(),
+        subject: format!("{:.1} MiB RSS", kib as f64 / 1024.0),
+        baseline: "10 MiB".into(),
+        ratio: kib as f64 / 10240.0,
+        target: "< 1.0".into(),
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `cargo bench` passes `--bench`; this harness takes no options.
     let smoke = std::env::var_os("PEERSHARE_BENCH_SMOKE").is_some();
@@ -187,6 +394,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         base,
     )?);
     rows.push(one_file_p2ptracker(one_mib << 20, base)?);
+    let (load_secs, conns) = if smoke {
+        (0.5, vec![100])
+    } else {
+        (5.0, vec![1_000, 10_000])
+    };
+    for c in conns {
+        rows.push(tracker_load(c, load_secs)?);
+    }
+    rows.push(tracker_memory(if smoke { 10_000 } else { 1_000_000 })?);
+    rows.push(idle_client_memory()?);
     println!("| scenario | peershare | baseline (same run) | ratio | target |");
     println!("|---|---|---|---|---|");
     for r in &rows {
