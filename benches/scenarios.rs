@@ -302,7 +302,9 @@ fn tracker_memory(entries: u32) -> Result<Row, Box<dyn std::error::Error>> {
     let last = (entries - 1) / holders + 1;
     s.write_all(format!("WHERE_CHUNK,{last}").as_bytes())?;
     let mut buf = [0u8; 1024];
-    s.read(&mut buf)?;
+    if s.read(&mut buf)? == 0 {
+        return Err("the tracker closed the connection".into());
+    }
     let after = server.rss_kib();
     let per_entry = (after.saturating_sub(before) * 1024) as f64 / entries as f64;
     Ok(Row {
