@@ -19,6 +19,9 @@ const CREDS: &str =
 
 const NO_PEERS: &str = "No active peers available ❌.";
 
+/// The line after a welcome, and the first prompt.
+const COMMANDS: &str = "Available commands are: get, lap, lpf, pub, sch, unp, xit\n> ";
+
 // ---------------------------------------------------------------------------------------------
 // In-process server and a raw UDP peer
 
@@ -140,10 +143,7 @@ fn logged_in(dir: &Path, server_port: u16, user: &str, password: &str) -> Proc {
     let mut c = client(dir, server_port, &["--heartbeat-ms", "200"]);
     c.type_line(user);
     c.type_line(password);
-    c.wait_stdout(
-        "Available commands are: get, lap, lpf, pub, sch, unp, xit\n> ",
-        10,
-    );
+    c.wait_stdout(COMMANDS, 10);
     c
 }
 
@@ -651,7 +651,7 @@ fn client_heartbeats_every_2s_after_login() {
         let (beat, _) = recv_text(&fake);
         assert_eq!(beat, "heartbeat hans");
     }
-    c.wait_stdout("Available commands are", 5);
+    c.wait_stdout(COMMANDS, 5);
     // The default period is the spec's 2 s.
     assert_eq!(
         peershare::bittrickle::client::HEARTBEAT_PERIOD,
@@ -686,7 +686,7 @@ fn client_prints_server_not_responding_when_server_is_down() {
     assert!(again.starts_with("login hans falcon*solo "));
     fake.send_to(b"Welcome to BitTrickle!", client_addr)
         .unwrap();
-    let out = c.wait_stdout("Available commands are", 10);
+    let out = c.wait_stdout(COMMANDS, 10);
     assert!(!out.contains("stale reply"), "{out}");
     let out = command(&mut c, "lap", "Error: server not responding");
     assert_eq!(out, "Error: server not responding\n");
@@ -702,7 +702,7 @@ fn pub_of_missing_local_file_prints_error_and_sends_nothing() {
     let (_, from) = recv_text(&fake);
     fake.send_to(b"Welcome to BitTrickle!", from).unwrap();
     assert_eq!(recv_text(&fake).0, "heartbeat hans");
-    c.wait_stdout("Available commands are", 5);
+    c.wait_stdout(COMMANDS, 5);
     let out = command(&mut c, "pub ghost.txt", "current directory.");
     assert_eq!(
         out,
