@@ -22,6 +22,13 @@
 //!   is the path as given (`credentials.txt` by default). Blank lines are skipped silently.
 //! - The client prints the raw reply for every command except a `200` reply to `get`, which is
 //!   replaced by `Requesting {f} download from peer {ip}:{port}` and the download's outcome.
+//! - `xit` sends nothing to the server (there is no such request, as in the original): the
+//!   server notices the silence and logs `Client {u} inactive ❌` after the timeout.
+//! - `pub`, `unp` and `get` names go through the shared sanitiser before anything is sent;
+//!   `sch` substrings are sent as typed (they are not file names).
+//! - A stale late reply is never mistaken for the next request's answer: the UDP router only
+//!   hands a request datagrams that arrive while it waits, and the queue of unclaimed ones is
+//!   emptied before each request.
 //! - An empty command line re-prompts silently; the username and password are taken exactly as
 //!   typed (no trimming), so stray spaces are refused locally.
 //! - Downloads give up after 30 s without a byte (the protocol's only end marker is EOF, so a
