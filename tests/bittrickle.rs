@@ -1123,14 +1123,24 @@ fn xit_and_eof_print_shutdown_lines_in_order_and_exit_0() {
     assert!(out.ends_with(&format!("> {}", &tail[1..])), "{out}");
     assert!(!out.contains("exiting gracefully"), "{out}");
 
+    // Before login there is no heartbeat thread: EOF and Ctrl-C print the shorter tail.
+    let before_login = "Enter username: \nGraceful shutdown initiated...\n\
+                        ⚡ TCP download listener terminated ⚡\nClient shutdown complete.\n";
     let mut d = client(dir.path(), port, &[]);
     d.wait_stdout("Enter username: ", 10);
     d.close_stdin();
     assert_eq!(d.wait_exit(10), Some(0));
     assert_eq!(
         d.wait_stdout("Client shutdown complete.\n", 5),
-        "Enter username: \nGraceful shutdown initiated...\n\
-         ⚡ TCP download listener terminated ⚡\nClient shutdown complete.\n"
+        before_login
+    );
+    let mut e = client(dir.path(), port, &[]);
+    e.wait_stdout("Enter username: ", 10);
+    e.interrupt();
+    assert_eq!(e.wait_exit(10), Some(0));
+    assert_eq!(
+        e.wait_stdout("Client shutdown complete.\n", 5),
+        before_login
     );
 }
 
