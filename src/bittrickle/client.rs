@@ -71,7 +71,7 @@ pub fn run(
     let console = Console::start()?;
     let out = console.printer();
     let tcp_port = listener.local_addr()?.port();
-    let mut uploads = {
+    let uploads = {
         let (dir, out, stop) = (config.dir.clone(), out.clone(), shutdown.clone());
         TcpService::start(listener, "upload", UPLOAD_WORKERS, move |stream, peer| {
             serve_upload(stream, peer, &dir, &out, &stop)
@@ -87,16 +87,11 @@ pub fn run(
     };
 
     if !client.login(&console, tcp_port) {
-        out.line("");
-        out.line("Graceful shutdown initiated...");
-        shutdown.trigger();
-        uploads.stop();
-        out.line("⚡ TCP download listener terminated ⚡");
-        out.line("Client shutdown complete.");
+        close(&out, shutdown, None, uploads);
         return Ok(());
     }
 
-    let mut heartbeat = {
+    let heartbeat = {
         let (rpc, server) = (client.rpc.clone(), client.config.server);
         let beat = wire::encode(&Request::Heartbeat {
             user: client.user.clone(),
@@ -123,15 +118,28 @@ pub fn run(
             Input::Interrupted => break,
         }
     }
+    close(&out, shutdown, Some(heartbeat), uploads);
+    Ok(())
+}
+
+/// Stops every thread in the spec's order, printing its shutdown lines (no heartbeat thread
+/// exists before login).
+fn close(
+    out: &Printer,
+    shutdown: &Shutdown,
+    heartbeat: Option<HeartbeatSender>,
+    mut uploads: TcpService,
+) {
     out.line("");
     out.line("Graceful shutdown initiated...");
     shutdown.trigger();
-    heartbeat.stop();
-    out.line("Heartbeat thread terminated.");
+    if let Some(mut heartbeat) = heartbeat {
+        heartbeat.stop();
+        out.line("Heartbeat thread terminated.");
+    }
     uploads.stop();
     out.line("⚡ TCP download listener terminated ⚡");
     out.line("Client shutdown complete.");
-    Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq)]
