@@ -1163,3 +1163,48 @@ fn xit_stops_heartbeats_so_server_marks_user_inactive() {
     s.wait_stdout("Client hans inactive ❌", 10);
     assert_eq!(command(&mut b, "lap", "\n"), format!("{NO_PEERS}\n"));
 }
+
+#[test]
+fn uploader_killed_mid_file_ends_the_transfer_and_its_files_become_unavailable() {
+    let (sd, ad, bd) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (_s, port) = server_proc(sd.path(), &["--inactivity-ms", "1000"]);
+    let size = 32 * 1024 * 1024;
+    std::fs::write(ad.path().join("big.bin"), pseudo_random(size, 5)).unwrap();
+    let mut a = logged_in(ad.path(), port, "hans", "falcon*solo");
+    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    command(&mut a, "pub big.bin", "published successfully.");
+    // A slow reader keeps the upload mid-file, then the uploader is killed.
+    let mut s = TcpStream::connect(("127.0.0.1", upload_port(&a))).unwrap();
+    s.write_all(b"big.bin").unwrap();
+    let mut first = vec![0u8; 64 * 1024];
+    s.read_exact(&mut first).unwrap();
+    a.kill();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest); // ends (EOF or reset) rather than hanging
+    assert!(first.len() + rest.len() < size);
+    // Right after the kill a `get` may still be pointed at the dead peer: it fails cleanly.
+    let out = command(&mut b, "get big.bin", "\n");
+    assert!(
+        out.contains("Error during file download from 127.0.0.1:")
+            || out.contains("No active peers found with file 'big.bin'"),
+        "{out}"
+    );
+    assert!(!bd.path().join("big.bin").exists());
+    assert!(!bd.path().join("big.bin.part").exists());
+    // Without heartbeats hans expires, and then nobody is offered the file.
+    let probe = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    wait_for("hans to expire", 10, || {
+        probe
+            .ask("get luke big.bin")
+            .starts_with("No active peers found")
+    });
+    assert_eq!(
+        command(&mut b, "get big.bin", "\n"),
+        "No active peers found with file 'big.bin' or you already have the file published ❌.\n"
+    );
+}
