@@ -1208,3 +1208,33 @@ fn uploader_killed_mid_file_ends_the_transfer_and_its_files_become_unavailable()
         "No active peers found with file 'big.bin' or you already have the file published ❌.\n"
     );
 }
+
+#[test]
+fn ctrl_c_during_a_stalled_get_removes_the_part_and_exits_0() {
+    let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_s, port) = server_proc(sd.path(), &[]);
+    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fport = fake.local_addr().unwrap().port();
+    let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    luke.login("luke", "light==saber", fport);
+    luke.ask("pub luke slow.bin");
+    b.type_line("get slow.bin");
+    // The fake uploader sends a little and then stalls with the connection open.
+    let (mut conn, _) = fake.accept().unwrap();
+    conn.write_all(b"partial").unwrap();
+    wait_for("the .part file", 10, || {
+        bd.path().join("slow.bin.part").exists()
+    });
+    b.interrupt();
+    assert_eq!(b.wait_exit(10), Some(0));
+    let out = b.wait_stdout("Client shutdown complete.\n", 5);
+    assert!(
+        out.contains(&format!(
+            "Error during file download from 127.0.0.1:{fport} - the download was interrupted\n"
+        )),
+        "{out}"
+    );
+    assert!(!bd.path().join("slow.bin").exists());
+    assert!(!bd.path().join("slow.bin.part").exists());
+}
