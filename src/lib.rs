@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bittrickle;
 pub mod core;
 pub mod demo;
 pub mod p2ptracker;

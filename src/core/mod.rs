@@ -3,8 +3,10 @@
 
 pub mod chunking;
 pub mod console;
+pub mod credentials;
 pub mod digest;
 pub mod event_log;
+pub mod heartbeat;
 pub mod names;
 pub mod pool;
 pub mod progress;

@@ -1,0 +1,536 @@
+//! The BitTrickle client: an interactive shell, a heartbeat thread, and a TCP upload service.
+//!
+//! Threads, one for one with the original: the main thread prompts and runs each command
+//! (including a foreground `get`); a heartbeat thread sends `heartbeat {u}` on the same UDP
+//! socket; the upload listener hands each connection to one of [`UPLOAD_WORKERS`] pool threads.
+//! The socket's receive side belongs to [`UdpRpc`]'s router, so a request waits 1 s per try,
+//! sends 3 times, and then reports `Error: server not responding` instead of hanging.
+
+use crate::bittrickle::wire::{self, Request, WELCOME};
+use crate::core::console::{Console, Input, Printer};
+use crate::core::heartbeat::HeartbeatSender;
+use crate::core::names::{self, NameError};
+use crate::core::pool::UPLOAD_WORKERS;
+use crate::core::progress;
+use crate::core::shutdown::Shutdown;
+use crate::core::tcp::{self, TcpService};
+use crate::core::transfer::{self, Expect, TransferError};
+use crate::core::udp_rpc::{Retry, UdpRpc};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The spec's heartbeat period.
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(2);
+
+/// The spec's request timing: 1 s per try, 3 sends.
+pub const REQUEST_RETRY: Retry = Retry {
+    timeout: Duration::from_secs(1),
+    sends: 3,
+};
+
+/// Downloader's connect deadline.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Uploader: one read of at most this many bytes carries the file name.
+const MAX_NAME_REQUEST: usize = 1024;
+
+/// Uploader: how long a connected peer may stay silent before it is dropped.
+const NAME_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long either side of a transfer may stall before it is given up (the protocol has no end
+/// marker but EOF, so without this a stuck peer would hang a `get` forever).
+const STALL_LIMIT: Duration = Duration::from_secs(30);
+
+/// A payload exactly equal to this is what the original uploader meant to send for a missing file.
+const NOT_FOUND_TEXT: &[u8] = b"Error: File not found";
+
+/// What the client needs besides its sockets.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The server's UDP address.
+    pub server: SocketAddr,
+    /// [`HEARTBEAT_PERIOD`] by default; tests shorten it.
+    pub heartbeat: Duration,
+    /// [`REQUEST_RETRY`] by default.
+    pub retry: Retry,
+    /// Where shared files are read from and downloads land (the cwd).
+    pub dir: PathBuf,
+}
+
+/// Runs the client on stdin/stdout until `xit`, EOF or `shutdown`; the upload service is serving
+/// on `listener` before the first prompt (its port goes into `login`).
+pub fn run(
+    config: ClientConfig,
+    socket: UdpSocket,
+    listener: TcpListener,
+    shutdown: &Shutdown,
+) -> io::Result<()> {
+    let console = Console::start()?;
+    let out = console.printer();
+    let tcp_port = listener.local_addr()?.port();
+    let uploads = {
+        let (dir, out, stop) = (config.dir.clone(), out.clone(), shutdown.clone());
+        TcpService::start(listener, "upload", UPLOAD_WORKERS, move |stream, peer| {
+            serve_upload(stream, peer, &dir, &out, &stop)
+        })?
+    };
+    let rpc = UdpRpc::start(socket, shutdown)?;
+    let mut client = Client {
+        config,
+        rpc,
+        out: out.clone(),
+        user: String::new(),
+        shutdown: shutdown.clone(),
+    };
+
+    if !client.login(&console, tcp_port) {
+        close(&out, shutdown, None, uploads);
+        return Ok(());
+    }
+
+    let heartbeat = {
+        let (rpc, server) = (client.rpc.clone(), client.config.server);
+        let beat = wire::encode(&Request::Heartbeat {
+            user: client.user.clone(),
+        });
+        HeartbeatSender::start("heartbeat", client.config.heartbeat, shutdown, move || {
+            if let Err(e) = rpc.send_to(&beat, server) {
+                log::debug!("heartbeat not sent: {e}");
+            }
+        })?
+    };
+    out.line("Available commands are: get, lap, lpf, pub, sch, unp, xit");
+    loop {
+        match console.read_line("> ", shutdown) {
+            Input::Line(line) => {
+                if client.command(&line) == Flow::Exit {
+                    out.line(&format!("Client {} exiting gracefully...", client.user));
+                    break;
+                }
+            }
+            Input::Eof => {
+                out.line(&format!("Client {} exiting gracefully...", client.user));
+                break;
+            }
+            Input::Interrupted => break,
+        }
+    }
+    close(&out, shutdown, Some(heartbeat), uploads);
+    Ok(())
+}
+
+/// Stops every thread in the spec's order, printing its shutdown lines (no heartbeat thread
+/// exists before login).
+fn close(
+    out: &Printer,
+    shutdown: &Shutdown,
+    heartbeat: Option<HeartbeatSender>,
+    mut uploads: TcpService,
+) {
+    out.line("");
+    out.line("Graceful shutdown initiated...");
+    shutdown.trigger();
+    if let Some(mut heartbeat) = heartbeat {
+        heartbeat.stop();
+        out.line("Heartbeat thread terminated.");
+    }
+    uploads.stop();
+    out.line("⚡ TCP download listener terminated ⚡");
+    out.line("Client shutdown complete.");
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Exit,
+}
+
+/// The server did not answer any of the tries.
+struct NotResponding;
+
+struct Client {
+    config: ClientConfig,
+    rpc: UdpRpc,
+    out: Printer,
+    user: String,
+    shutdown: Shutdown,
+}
+
+/// A username or password the server could parse: one non-empty token.
+fn is_single_token(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(char::is_whitespace)
+}
+
+impl Client {
+    /// Prompts until the server says welcome; `false` on EOF or Ctrl-C.
+    fn login(&mut self, console: &Console, tcp_port: u16) -> bool {
+        loop {
+            let Input::Line(user) = console.read_line("Enter username: ", &self.shutdown) else {
+                return false;
+            };
+            let Input::Line(password) = console.read_line("Enter password: ", &self.shutdown)
+            else {
+                return false;
+            };
+            if !is_single_token(&user) || !is_single_token(&password) {
+                self.out
+                    .line("Error: username and password must be non-empty and contain no spaces.");
+                continue;
+            }
+            let request = Request::Login {
+                user: user.clone(),
+                password,
+                tcp_port,
+            };
+            if let Some(reply) = self.ask_and_print(&request) {
+                if reply == WELCOME {
+                    self.user = user;
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Sends `request` (after dropping stale datagrams) and returns the server's reply text.
+    fn ask(&self, request: &Request) -> Result<String, NotResponding> {
+        self.rpc.discard_events();
+        let server = self.config.server;
+        self.rpc
+            .request(
+                &wire::encode(request),
+                server,
+                self.config.retry,
+                move |d| d.from == server,
+            )
+            .map(|d| String::from_utf8_lossy(&d.bytes).into_owned())
+            .map_err(|e| {
+                log::debug!("request failed: {e}");
+                NotResponding
+            })
+    }
+
+    /// [`Client::ask`], printing the reply verbatim (or the not-responding error).
+    fn ask_and_print(&self, request: &Request) -> Option<String> {
+        match self.ask(request) {
+            Ok(reply) => {
+                self.out.line(&reply);
+                Some(reply)
+            }
+            Err(NotResponding) => {
+                self.out.line("Error: server not responding");
+                None
+            }
+        }
+    }
+
+    /// Runs one command line.
+    fn command(&mut self, line: &str) -> Flow {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let user = self.user.clone();
+        let usage = |text: &str| self.out.line(text);
+        match words.as_slice() {
+            [] => {}
+            ["xit", ..] => return Flow::Exit,
+            ["lap"] => {
+                self.ask_and_print(&Request::Lap { user });
+            }
+            ["lap", ..] => usage("Error, usage: lap"),
+            ["lpf"] => {
+                self.ask_and_print(&Request::Lpf { user });
+            }
+            ["lpf", ..] => usage("Error, usage: lpf"),
+            ["pub", file] => {
+                if let Some(path) = self.valid_name(file) {
+                    if path.is_file() {
+                        let file = file.to_string();
+                        self.ask_and_print(&Request::Pub { user, file });
+                    } else {
+                        self.out.line(&format!(
+                            "Error: File '{file}' does not exist in the current directory."
+                        ));
+                    }
+                }
+            }
+            ["pub", ..] => usage("Error, usage: pub <filename>"),
+            ["unp", file] => {
+                if self.valid_name(file).is_some() {
+                    let file = file.to_string();
+                    self.ask_and_print(&Request::Unp { user, file });
+                }
+            }
+            ["unp", ..] => usage("Error, usage: unp <filename>"),
+            ["sch", substring] => {
+                let substring = substring.to_string();
+                self.ask_and_print(&Request::Sch { user, substring });
+            }
+            ["sch", ..] => usage("Error, usage: sch <substring>"),
+            ["get", file] => self.get(file),
+            ["get", ..] => usage("Error, usage: get <filename>"),
+            _ => usage("Unknown command"),
+        }
+        Flow::Continue
+    }
+
+    /// The file's path in the shared directory, or `None` after printing why the name is refused.
+    fn valid_name(&self, file: &str) -> Option<PathBuf> {
+        match names::resolve(&self.config.dir, file) {
+            Ok(path) => Some(path),
+            Err(_) => {
+                self.out
+                    .line(&format!("Error: '{file}' is not a valid file name."));
+                None
+            }
+        }
+    }
+
+    /// `get {f}`: ask the server where the file is, then download it in the foreground.
+    fn get(&self, file: &str) {
+        let Some(dest) = self.valid_name(file) else {
+            return;
+        };
+        if dest.symlink_metadata().is_ok() {
+            self.out.line(&format!(
+                "Error: File '{file}' already exists in the current directory."
+            ));
+            return;
+        }
+        let request = Request::Get {
+            user: self.user.clone(),
+            file: file.to_string(),
+        };
+        let reply = match self.ask(&request) {
+            Ok(reply) => reply,
+            Err(NotResponding) => {
+                self.out.line("Error: server not responding");
+                return;
+            }
+        };
+        let Some((ip, port)) = wire::parse_peer_address(&reply) else {
+            self.out.line(&reply);
+            return;
+        };
+        self.out
+            .line(&format!("Requesting {file} download from peer {ip}:{port}"));
+        match download(file, &ip, port, &dest, &self.shutdown) {
+            Ok(_) => self.out.line(&format!(
+                "File {file} 100% downloaded successfully, check your current working directory ✅"
+            )),
+            Err(reason) => self.out.line(&format!(
+                "Error during file download from {ip}:{port} - {reason}"
+            )),
+        }
+    }
+}
+
+/// Why a download failed, worded for `Error during file download from … - {reason}`.
+#[derive(Debug)]
+enum DownloadError {
+    Io(io::Error),
+    Transfer(TransferError),
+}
+
+impl fmt::Display for DownloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownloadError::Io(e) | DownloadError::Transfer(TransferError::Io(e)) => {
+                write!(f, "{e}")
+            }
+            DownloadError::Transfer(TransferError::Empty) => write!(f, "peer sent no data"),
+            DownloadError::Transfer(TransferError::Refused(text)) => {
+                write!(f, "peer reported: {text}")
+            }
+            DownloadError::Transfer(other) => write!(f, "{other}"),
+        }
+    }
+}
+
+/// Connects to the publisher, sends the bare name, and lands the stream as `dest` via `.part`.
+fn download(
+    file: &str,
+    ip: &str,
+    port: u16,
+    dest: &Path,
+    shutdown: &Shutdown,
+) -> Result<u64, DownloadError> {
+    let addr = tcp::resolve_host(ip, port).map_err(DownloadError::Io)?;
+    let mut stream = tcp::connect(addr, CONNECT_TIMEOUT).map_err(DownloadError::Io)?;
+    stream
+        .write_all(file.as_bytes())
+        .map_err(DownloadError::Io)?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(DownloadError::Io)?;
+    let bar = progress::bytes(None, file);
+    let mut source = Watched {
+        stream,
+        shutdown: shutdown.clone(),
+        stalled: Duration::ZERO,
+    };
+    let expect = Expect {
+        refuse_empty: true,
+        refusal_text: Some(NOT_FOUND_TEXT),
+        ..Expect::default()
+    };
+    let landed = transfer::receive_file(&mut source, dest, expect, &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
+    landed.map_err(DownloadError::Transfer)
+}
+
+/// A download stream that gives up when the process shuts down or the peer stalls too long.
+struct Watched {
+    stream: TcpStream,
+    shutdown: Shutdown,
+    stalled: Duration,
+}
+
+impl Read for Watched {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.stream.read(buf) {
+                Ok(n) => {
+                    self.stalled = Duration::ZERO;
+                    return Ok(n);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if self.shutdown.is_triggered() {
+                        return Err(io::Error::other("the download was interrupted"));
+                    }
+                    self.stalled += self.stream.read_timeout()?.unwrap_or(Duration::ZERO);
+                    if self.stalled >= STALL_LIMIT {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("the peer sent nothing for {} s", STALL_LIMIT.as_secs()),
+                        ));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Why an upload ended without the file (printed as `Error handling client (…): {reason}`).
+#[derive(Debug)]
+enum UploadError {
+    NoName(io::Error),
+    EmptyRequest,
+    NotUtf8,
+    BadName(String, NameError),
+    Missing(String),
+    Send(io::Error),
+}
+
+impl fmt::Display for UploadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UploadError::NoName(e) => write!(f, "no file name arrived: {e}"),
+            UploadError::EmptyRequest => write!(f, "the peer closed without naming a file"),
+            UploadError::NotUtf8 => write!(f, "the file name is not UTF-8"),
+            UploadError::BadName(name, e) => write!(f, "'{name}' is not a valid file name: {e}"),
+            UploadError::Missing(name) => write!(f, "File '{name}' not found"),
+            UploadError::Send(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// One upload connection on a pool worker; problems print one line above the prompt.
+fn serve_upload(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    dir: &Path,
+    out: &Printer,
+    stop: &Shutdown,
+) {
+    if stop.is_triggered() {
+        return; // shutting down: close queued connections without bytes
+    }
+    if let Err(reason) = upload(&mut stream, dir) {
+        out.line(&format!(
+            "Error handling client ('{}', {}): {reason}",
+            peer.ip(),
+            peer.port()
+        ));
+    }
+}
+
+/// Reads the file name (one read), then streams the file; any refusal closes without bytes.
+fn upload(stream: &mut TcpStream, dir: &Path) -> Result<u64, UploadError> {
+    let request =
+        tcp::read_once(stream, MAX_NAME_REQUEST, NAME_TIMEOUT).map_err(UploadError::NoName)?;
+    if request.is_empty() {
+        return Err(UploadError::EmptyRequest);
+    }
+    let text = std::str::from_utf8(&request).map_err(|_| UploadError::NotUtf8)?;
+    let name = text.trim_end_matches(['\r', '\n']);
+    let path = names::resolve(dir, name).map_err(|e| UploadError::BadName(name.to_string(), e))?;
+    if !path.is_file() {
+        return Err(UploadError::Missing(name.to_string()));
+    }
+    stream
+        .set_write_timeout(Some(STALL_LIMIT))
+        .map_err(UploadError::Send)?;
+    transfer::send_file(stream, &path).map_err(UploadError::Send)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_must_be_single_tokens() {
+        assert!(is_single_token("hans"));
+        assert!(is_single_token("falcon*solo"));
+        assert!(!is_single_token(""));
+        assert!(!is_single_token("han s"));
+        assert!(!is_single_token("hans\t"));
+    }
+
+    #[test]
+    fn download_errors_read_as_the_spec_words_them() {
+        assert_eq!(
+            DownloadError::Transfer(TransferError::Empty).to_string(),
+            "peer sent no data"
+        );
+        assert_eq!(
+            DownloadError::Transfer(TransferError::Refused("Error: File not found".into()))
+                .to_string(),
+            "peer reported: Error: File not found"
+        );
+    }
+
+    #[test]
+    fn uploader_refuses_traversal_and_missing_files_without_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ok.txt"), b"hello").unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        for (name, expect) in [
+            ("../ok.txt", None),
+            ("missing.txt", None),
+            ("ok.txt\r\n", Some(&b"hello"[..])),
+        ] {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(name.as_bytes()).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            let result = upload(&mut s, dir.path());
+            drop(s);
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).unwrap();
+            match expect {
+                Some(bytes) => assert_eq!(got, bytes),
+                None => {
+                    assert!(result.is_err(), "{name}");
+                    assert!(got.is_empty(), "{name}");
+                }
+            }
+        }
+    }
+}
