@@ -357,6 +357,195 @@ fn idle_client_memory() -> Result<Row, Box<dyn std::error::Error>> {
     })
 }
 
+/// A `peershare` process driven through stdin/stdout like a user at a terminal.
+struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Session {
+    fn start(args: &[&str], cwd: &Path) -> io::Result<Session> {
+        use std::io::Read;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_peershare"))
+            .args(args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let sink = out.clone();
+            std::thread::spawn(move || {
+                let mut pipe = pipe;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut s) = sink.lock() {
+                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Ok(Session { child, stdin, out })
+    }
+
+    fn type_line(&mut self, line: &str) -> io::Result<()> {
+        use std::io::Write;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("stdin closed"))?;
+        stdin.write_all(format!("{line}\n").as_bytes())?;
+        stdin.flush()
+    }
+
+    /// Waits until `needle` has appeared `count` times in stdout+stderr; returns the text after
+    /// the first `start` bytes for parsing.
+    fn wait(
+        &self,
+        needle: &str,
+        count: usize,
+        secs: u64,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = self.out.lock().map(|s| s.clone()).unwrap_or_default();
+            if text.matches(needle).count() >= count {
+                return Ok(text);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("timed out waiting for {needle:?}; output:\n{text}").into());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text after `marker` up to the next whitespace (a port in a banner line).
+fn word_after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    rest.split_whitespace().next()
+}
+
+/// One file through BitTrickle: `pub` by one client, `get` by another (real processes).
+fn one_file_bittrickle(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>> {
+    let work = tempfile::tempdir()?;
+    std::fs::write(
+        work.path().join("credentials.txt"),
+        "hans falcon*solo\nyoda wise@!man\n",
+    )?;
+    let (up, down) = (work.path().join("up"), work.path().join("down"));
+    std::fs::create_dir_all(&up)?;
+    std::fs::create_dir_all(&down)?;
+    random_file(&up.join("big.bin"), bytes >> 20, 9)?;
+    let server = Session::start(&["bittrickle", "server", "0"], work.path())?;
+    let banner = server.wait("Ready to receive on", 1, 10)?;
+    let addr = word_after(&banner, "Ready to receive on ").ok_or("no banner")?;
+    let port = addr.rsplit(':').next().ok_or("no port")?.to_string();
+    let mut hans = Session::start(&["bittrickle", "client", &port], &up)?;
+    hans.type_line("hans")?;
+    hans.type_line("falcon*solo")?;
+    hans.wait("Available commands", 1, 10)?;
+    hans.type_line("pub big.bin")?;
+    hans.wait("published successfully", 1, 10)?;
+    let mut yoda = Session::start(&["bittrickle", "client", &port], &down)?;
+    yoda.type_line("yoda")?;
+    yoda.type_line("wise@!man")?;
+    yoda.wait("Available commands", 1, 10)?;
+    let start = Instant::now();
+    yoda.type_line("get big.bin")?;
+    yoda.wait("downloaded successfully", 1, 600)?;
+    let took = start.elapsed();
+    if peershare::core::digest::sha256_file(&up.join("big.bin"))?
+        != peershare::core::digest::sha256_file(&down.join("big.bin"))?
+    {
+        return Err("BitTrickle download differs from the source".into());
+    }
+    let r = rate(bytes, took);
+    Ok(Row {
+        scenario: format!(
+            "one file, {} MiB, peer to peer: BitTrickle get",
+            bytes >> 20
+        ),
+        subject: format!("{r:.0} MiB/s"),
+        baseline: format!("{base:.0} MiB/s"),
+        ratio: r / base,
+        target: "≥ 0.90× rate".into(),
+    })
+}
+
+/// BitTrickle server over UDP: driver threads keep a window of `lpf` requests in flight.
+fn bittrickle_load(secs: f64) -> Result<Row, Box<dyn std::error::Error>> {
+    let work = tempfile::tempdir()?;
+    std::fs::write(work.path().join("credentials.txt"), "hans falcon*solo\n")?;
+    let server = Session::start(&["bittrickle", "server", "0"], work.path())?;
+    let banner = server.wait("Ready to receive on", 1, 10)?;
+    let addr: std::net::SocketAddr = word_after(&banner, "Ready to receive on ")
+        .ok_or("no banner")?
+        .parse()?;
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        handles.push(std::thread::spawn(move || -> io::Result<(u64, u64)> {
+            let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            sock.set_read_timeout(Some(Duration::from_millis(500)))?;
+            let mut buf = [0u8; 2048];
+            let (mut answered, mut lost) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                for _ in 0..16 {
+                    sock.send_to(b"lpf hans", addr)?;
+                }
+                for _ in 0..16 {
+                    match sock.recv_from(&mut buf) {
+                        Ok(_) => answered += 1,
+                        Err(_) => lost += 1,
+                    }
+                }
+            }
+            Ok((answered, lost))
+        }));
+    }
+    let (mut answered, mut lost) = (0, 0);
+    for h in handles {
+        let (a, l) = h.join().map_err(|_| "driver panicked")??;
+        answered += a;
+        lost += l;
+    }
+    let rps = answered as f64 / secs;
+    Ok(Row {
+        scenario: "BitTrickle server, UDP `lpf` requests, 4 senders × 16 in flight".into(),
+        subject: format!("{rps:.0} req/s ({lost} unanswered)"),
+        baseline: "100,000 req/s".into(),
+        ratio: rps / 100_000.0,
+        target: "≥ 1.0".into(),
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `cargo bench` passes `--bench`; this harness takes no options.
     let smoke = std::env::var_os("PEERSHARE_BENCH_SMOKE").is_some();
@@ -396,6 +585,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         base,
     )?);
     rows.push(one_file_p2ptracker(one_mib << 20, base)?);
+    rows.push(one_file_bittrickle(one_mib << 20, base)?);
     let (load_secs, conns) = if smoke {
         (0.5, vec![100])
     } else {
@@ -404,6 +594,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for c in conns {
         rows.push(tracker_load(c, load_secs)?);
     }
+    rows.push(bittrickle_load(load_secs)?);
     rows.push(tracker_memory(if smoke { 10_000 } else { 1_000_000 })?);
     rows.push(idle_client_memory()?);
     println!("| scenario | peershare | baseline (same run) | ratio | target |");
