@@ -16,4 +16,5 @@
 
 pub mod core;
 pub mod demo;
+pub mod fileapp;
 pub mod p2ptracker;
