@@ -19,7 +19,7 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -413,15 +413,35 @@ impl Session {
                 }
             }
         }
+        // The ACK line is printed by the matcher, on the router thread, so it comes before the
+        // `[Client table updated.]` of the broadcast that follows it (as in the original, whose
+        // one listener thread printed both). `outcome` makes exactly one of the two lines win.
+        const WAITING: u8 = 0;
+        const ACKED: u8 = 1;
+        const GAVE_UP: u8 = 2;
+        let outcome = Arc::new(AtomicU8::new(WAITING));
+        let (seen, printer) = (outcome.clone(), self.printer.clone());
         let acked = self.rpc.request(
             &wire::encode_offer(&names),
             self.config.server,
             self.config.ack,
-            |d| d.bytes == wire::ACK_OFFER,
+            move |d| {
+                let ack = d.bytes == wire::ACK_OFFER;
+                if ack
+                    && seen
+                        .compare_exchange(WAITING, ACKED, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                {
+                    printer.line(">>> [Offer Message received by Server.]");
+                }
+                ack
+            },
         );
-        match acked {
-            Ok(_) => self.say(">>> [Offer Message received by Server.]"),
-            Err(e) => {
+        if let Err(e) = acked {
+            let gave_up = outcome
+                .compare_exchange(WAITING, GAVE_UP, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+            if gave_up {
                 log::debug!("offer not acknowledged: {e}");
                 self.say(">>> [No ACK from Server, please try again later.]");
             }
