@@ -997,3 +997,75 @@ fn killed_client_stays_listed_and_requests_to_it_fail_cleanly() {
     assert!(!b_dir.join("f.txt").exists());
     let _ = Instant::now();
 }
+
+#[test]
+fn async_table_update_prints_above_prompt_without_garbling_typed_input() {
+    // A terminal is needed for rustyline; `script` gives the client a pty.
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("`script` (util-linux) is not installed; the pty check cannot run here");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = Raw::new();
+    let cmd = format!(
+        "{} fileapp -c alice 127.0.0.1 {} 0 0",
+        support::BIN,
+        fake.port()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .current_dir(tmp.path())
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut pipe = child.stdout.take().unwrap();
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let text = || String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
+    let (_, from) = fake.accept_registration("{}");
+    assert_eq!(fake.recv_text(), "ACK");
+    wait_for("the prompt", 10, || text().contains(">>> "));
+    let mut stdin = child.stdin.take().unwrap();
+    // Typed one key at a time, as a person would.
+    for key in [b"l", b"i", b"s"] {
+        stdin.write_all(key).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_for("the typed text echoed", 10, || text().contains("li"));
+    fake.send(br#"{"new.txt,bob": ["127.0.0.1", 9]}"#, from);
+    wait_for("the update", 10, || {
+        count(&text(), "[Client table updated.]") == 2
+    });
+    for key in [b"t", b"\r"] {
+        stdin.write_all(key).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text().contains(" new.txt   bob ") {
+        assert!(Instant::now() < deadline, "no listing: {:?}", text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t = text();
+    let update = t.rfind("[Client table updated.]").unwrap();
+    // The update sits on its own line and the typed `lis` is redrawn after it, intact.
+    assert!(!t.contains("lis>>> [Client table updated.]"), "{t:?}");
+    assert!(t[update..].contains(">>> lis"), "{t:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
