@@ -61,6 +61,7 @@ impl ClientConfig {
             },
             serve: ServeTiming {
                 request: Duration::from_secs(5),
+                stall: Duration::from_secs(30),
             },
             download_dir: PathBuf::from("."),
         }
@@ -345,9 +346,8 @@ impl Session {
             self.say("");
             return;
         }
-        for line in listing::render(&rows) {
-            self.say(&line);
-        }
+        // One print, so an update arriving meanwhile cannot land inside the table.
+        self.say(&listing::render(&rows).join("\n"));
     }
 
     fn setdir(&self, args: &[&str]) {

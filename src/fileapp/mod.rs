@@ -26,7 +26,9 @@
 //!   (or `(no request)`) as the file and the requester's IP as the client; a transfer that
 //!   breaks prints `< {f} transfer failed: {reason}. >` before the close line. The close line
 //!   follows every requester-side outcome after `established`, too.
-//! - A requester gives up on an owner silent for 30 s mid-transfer (the original waited forever).
+//! - A requester gives up on an owner silent for 30 s mid-transfer, and an owner on a requester
+//!   that stops reading for 30 s (the original waited forever on both).
+//! - A table row's address goes through `core::tcp::resolve_host`, so `localhost` works too.
 //! - `request` for a table row whose file name is not a plain name (`../x` from a hostile owner)
 //!   prints `< {f} download failed: {reason}. >` and writes nothing.
 //! - The TCP listener uses std's backlog (128) rather than 16; std sets SO_REUSEADDR.

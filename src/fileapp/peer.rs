@@ -12,7 +12,7 @@ use crate::core::progress;
 use crate::core::tcp;
 use crate::core::transfer::{self, Expect, TransferError};
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,6 +49,8 @@ impl Offered {
 pub struct ServeTiming {
     /// How long the owner waits for the request line (spec: 5 s).
     pub request: Duration,
+    /// Longest a send may block on a requester that stopped reading.
+    pub stall: Duration,
 }
 
 /// Owner: answers one connection. Never panics on peer input; every path ends with the close line.
@@ -91,6 +93,8 @@ pub fn serve(
         )),
         Some(path) => {
             printer.line(&format!("< Transferring {file}... >"));
+            // A requester that stops reading must not hold a pool worker (and a dereg) forever.
+            let _ = stream.set_write_timeout(Some(timing.stall));
             let sent = transfer::send_file(&mut stream, &path).and_then(|n| {
                 stream.flush()?;
                 Ok(n)
@@ -120,14 +124,14 @@ pub fn fetch(row: &TableRow, me: &str, dest_dir: &Path, printer: &Printer, timin
         printer.line(&format!("< {file} download failed: {e}. >"));
         return;
     }
-    let Ok(ip) = row.ip.parse::<IpAddr>() else {
-        printer.line(&format!(
-            "< Connection with client {owner} failed: {} is not an IP address. >",
-            row.ip
-        ));
-        return;
+    let addr = match tcp::resolve_host(&row.ip, row.tcp_port) {
+        Ok(a) => a,
+        Err(e) => {
+            printer.line(&format!("< Connection with client {owner} failed: {e}. >"));
+            return;
+        }
     };
-    let mut stream = match tcp::connect(SocketAddr::new(ip, row.tcp_port), timing.connect) {
+    let mut stream = match tcp::connect(addr, timing.connect) {
         Ok(s) => s,
         Err(e) => {
             printer.line(&format!("< Connection with client {owner} failed: {e}. >"));
