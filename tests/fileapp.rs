@@ -115,6 +115,21 @@ impl Raw {
     }
 }
 
+/// Waits for exit with `code`, then until everything the process wrote has been read and stdout
+/// ends with `tail` (the pipe readers may lag behind the exit).
+fn finished(p: &mut Proc, code: i32, tail: &str) {
+    assert_eq!(p.wait_exit(10), Some(code));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !p.stdout.text().ends_with(tail) {
+        assert!(
+            Instant::now() < deadline,
+            "stdout does not end with {tail:?}:\n{}",
+            p.stdout.text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
 }
@@ -139,6 +154,7 @@ fn make_dir(root: &Path, name: &str) -> std::path::PathBuf {
 fn prints_args_block_in_original_order_for_server_and_client() {
     let tmp = tempfile::tempdir().unwrap();
     let (server, _) = start_server(tmp.path());
+    server.wait_stdout("port 0\n===============\n", 5);
     assert!(server.stdout.text().starts_with(
         "===============\nPrinting args:\nserver True\nclient False\nport 0\n===============\n"
     ));
@@ -178,7 +194,9 @@ fn client_rejects_name_with_comma_at_startup() {
             &["fileapp", "-c", name, "127.0.0.1", "9", "0", "0"],
         );
         assert_eq!(c.wait_exit(10), Some(2));
+        c.wait_stderr(err, 5);
         assert_eq!(c.stderr.text().trim_end(), err);
+        c.wait_stdout(&format!("name {name}\n"), 5);
         assert!(c.stdout.text().contains(&format!("name {name}\n")));
     }
     for args in [
@@ -190,6 +208,7 @@ fn client_rejects_name_with_comma_at_startup() {
     ] {
         let mut c = Proc::start(tmp.path(), args);
         assert_eq!(c.wait_exit(10), Some(2), "{args:?}");
+        c.wait_stderr("\n", 5);
         assert!(c.stderr.text().starts_with("error: "), "{args:?}");
         assert_eq!(c.stderr.text().lines().count(), 1, "{args:?}");
     }
@@ -432,7 +451,7 @@ fn server_ignores_late_ack_and_survives_malformed_registration_and_offer() {
     a.send(br#"["ok.txt"]"#, server);
     assert_eq!(a.recv_text(), "ACK_OFFER");
     assert_eq!(a.recv_text(), r#"{"ok.txt,alice": ["127.0.0.1", 5001]}"#);
-    assert!(s.stderr.text().contains("WARN"));
+    s.wait_stderr("WARN", 5);
 }
 
 #[test]
@@ -478,8 +497,7 @@ fn server_prints_offer_and_dereg_lines_with_address() {
         5,
     );
     s.interrupt();
-    assert_eq!(s.wait_exit(10), Some(0));
-    assert!(s.stdout.text().ends_with("Server terminated.\n"));
+    finished(&mut s, 0, "Server terminated.\n");
 }
 
 // ---------------------------------------------------------------- client against a fake server
@@ -512,11 +530,11 @@ fn client_exits_1_with_rejection_text_when_name_taken() {
     let a = Raw::new();
     a.register(server, "alice", 5001, true);
     let mut c = spawn_client(tmp.path(), "alice", server);
-    assert_eq!(c.wait_exit(10), Some(1));
-    assert!(c
-        .stdout
-        .text()
-        .ends_with("===============\nClient alice already registered. Registration rejected.\n"));
+    finished(
+        &mut c,
+        1,
+        "===============\nClient alice already registered. Registration rejected.\n",
+    );
 }
 
 #[test]
@@ -524,11 +542,11 @@ fn client_times_out_registration_after_three_tries() {
     let tmp = tempfile::tempdir().unwrap();
     let fake = Raw::new();
     let mut c = spawn_client(tmp.path(), "alice", fake.addr());
-    assert_eq!(c.wait_exit(10), Some(1));
-    assert!(c
-        .stdout
-        .text()
-        .ends_with("===============\n >>> [Server not responding]\n >>> [Exiting]\n"));
+    finished(
+        &mut c,
+        1,
+        "===============\n >>> [Server not responding]\n >>> [Exiting]\n",
+    );
     let sent = fake.drain(100);
     assert_eq!(sent.len(), 3, "{sent:?}");
     assert!(sent.iter().all(|d| d.starts_with("alice,")));
@@ -569,11 +587,7 @@ fn client_offer_unacked_prints_no_ack_after_three_sends_and_stays_registered() {
     c.close_stdin();
     assert_eq!(fake.recv_text(), "DEREG");
     fake.send(b"ACK_DEREG", from);
-    assert_eq!(c.wait_exit(10), Some(0));
-    assert!(c
-        .stdout
-        .text()
-        .ends_with(">>> [You are now Offline. Bye.]\n"));
+    finished(&mut c, 0, ">>> [You are now Offline. Bye.]\n");
 }
 
 #[test]
@@ -581,11 +595,11 @@ fn dereg_without_server_prints_not_responding_and_exiting() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut c, fake, _) = client_with_fake(tmp.path(), "alice", "{}");
     c.type_line("dereg alice");
-    assert_eq!(c.wait_exit(10), Some(0));
-    assert!(c
-        .stdout
-        .text()
-        .ends_with(">>>  >>> [Server not responding]\n >>> [Exiting]\n"));
+    finished(
+        &mut c,
+        0,
+        ">>>  >>> [Server not responding]\n >>> [Exiting]\n",
+    );
     assert_eq!(fake.drain(100), vec!["DEREG"; 3]);
 }
 
@@ -918,7 +932,10 @@ fn owner_refuses_names_not_offered_and_path_traversal() {
     }
     // A connection that sends nothing is closed once the owner stops waiting (5 s).
     assert!(ask(b"").is_empty());
-    a.wait_stdout("< Transfer failed: (no request) is not available in share. >", 5);
+    a.wait_stdout(
+        "< Transfer failed: (no request) is not available in share. >",
+        5,
+    );
     assert_eq!(ask(b"pub.txt,x"), b"public", "the owner keeps serving");
     a.wait_stdout("< Transfer failed: secret.txt is not available in share. >\n< Connection with client x closed. >\n", 5);
     a.wait_stdout(
@@ -965,11 +982,7 @@ fn eof_on_stdin_deregisters_and_exits_0() {
     let b_dir = make_dir(tmp.path(), "bob");
     let mut b = start_client(&b_dir, "bob", server);
     a.close_stdin();
-    assert_eq!(a.wait_exit(10), Some(0));
-    assert!(a
-        .stdout
-        .text()
-        .ends_with(">>> [You are now Offline. Bye.]\n"));
+    finished(&mut a, 0, ">>> [You are now Offline. Bye.]\n");
     // bob's table no longer lists alice's file.
     wait_for("bob's table update", 10, || {
         count(&b.stdout.text(), "[Client table updated.]") >= 2
@@ -978,8 +991,7 @@ fn eof_on_stdin_deregisters_and_exits_0() {
     b.wait_stdout("[No files available for download at the moment.]", 10);
     // Ctrl-C deregisters too.
     b.interrupt();
-    assert_eq!(b.wait_exit(10), Some(0));
-    assert!(b.stdout.text().ends_with("[You are now Offline. Bye.]\n"));
+    finished(&mut b, 0, "[You are now Offline. Bye.]\n");
     wait_for("two dereg lines", 10, || {
         count(&s.stdout.text(), "[Deregistration Request for") == 2
     });
