@@ -1082,3 +1082,35 @@ fn async_table_update_prints_above_prompt_without_garbling_typed_input() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn ctrl_c_during_request_aborts_the_download_and_deregisters() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Dropping `release` at the end lets the fake owner go.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let stalls = fake_owner(move |mut s| {
+        let mut buf = [0u8; 100];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(&[1u8; 1000]);
+        // Keep the connection open, silent, until the test ends.
+        let _ = hold.recv_timeout(Duration::from_secs(20));
+    });
+    let table = format!(r#"{{"slow.bin,owner": ["127.0.0.1", {stalls}]}}"#);
+    let (mut c, fake, from) = client_with_fake(tmp.path(), "me", &table);
+    c.type_line("request slow.bin owner");
+    c.wait_stdout("< Downloading slow.bin... >\n", 10);
+    wait_for("the .part file", 10, || {
+        tmp.path().join("slow.bin.part").exists()
+    });
+    c.interrupt();
+    c.wait_stdout(
+        "< slow.bin download failed: interrupted by Ctrl-C. >\n< Connection with client owner closed. >\n",
+        10,
+    );
+    assert_eq!(fake.recv_text(), "DEREG");
+    fake.send(b"ACK_DEREG", from);
+    finished(&mut c, 0, ">>> [You are now Offline. Bye.]\n");
+    assert!(!tmp.path().join("slow.bin").exists());
+    assert!(!tmp.path().join("slow.bin.part").exists());
+    drop(release);
+}

@@ -146,6 +146,8 @@ struct Session {
     service: Option<TcpService>,
     printer: Printer,
     registered: bool,
+    /// Ctrl-C: ends the command loop and aborts a running download.
+    stop: Shutdown,
 }
 
 /// What a command asks the loop to do next.
@@ -208,6 +210,7 @@ fn run_inner(
         service: Some(service),
         printer,
         registered: true,
+        stop: shutdown.clone(),
     };
     loop {
         match console.read_line(">>> ", shutdown) {
@@ -470,6 +473,7 @@ impl Session {
                 &self.config.download_dir,
                 &self.printer,
                 self.config.fetch,
+                &self.stop,
             ),
         }
     }

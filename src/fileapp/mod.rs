@@ -26,6 +26,8 @@
 //!   (or `(no request)`) as the file and the requester's IP as the client; a transfer that
 //!   breaks prints `< {f} transfer failed: {reason}. >` before the close line. The close line
 //!   follows every requester-side outcome after `established`, too.
+//! - Ctrl-C during a foreground `request` aborts it (`< {f} download failed: interrupted by
+//!   Ctrl-C. >`, no `.part` left), then the usual dereg runs.
 //! - A requester gives up on an owner silent for 30 s mid-transfer, and an owner on a requester
 //!   that stops reading for 30 s (the original waited forever on both).
 //! - A table row's address goes through `core::tcp::resolve_host`, so `localhost` works too.

@@ -9,9 +9,10 @@ use super::wire::{self, TableRow};
 use crate::core::console::Printer;
 use crate::core::names;
 use crate::core::progress;
+use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
 use crate::core::transfer::{self, Expect, TransferError};
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -118,7 +119,15 @@ pub struct FetchTiming {
 }
 
 /// Requester: fetches `row.file` from its owner into `dest_dir/{file}`, printing the status lines.
-pub fn fetch(row: &TableRow, me: &str, dest_dir: &Path, printer: &Printer, timing: FetchTiming) {
+/// `stop` (Ctrl-C) aborts a running download: the `.part` is removed and nothing is landed.
+pub fn fetch(
+    row: &TableRow,
+    me: &str,
+    dest_dir: &Path,
+    printer: &Printer,
+    timing: FetchTiming,
+    stop: &Shutdown,
+) {
     let (file, owner) = (&row.file, &row.owner);
     if let Err(e) = names::check(file) {
         printer.line(&format!("< {file} download failed: {e}. >"));
@@ -146,8 +155,9 @@ pub fn fetch(row: &TableRow, me: &str, dest_dir: &Path, printer: &Printer, timin
         .and_then(|_| {
             printer.line(&format!("< Downloading {file}... >"));
             let bar = progress::bytes(None, file);
+            let mut source = Cancellable::new(&stream, stop)?;
             let got = transfer::receive_file(
-                &mut stream,
+                &mut source,
                 &dest_dir.join(file),
                 Expect {
                     refuse_empty: true,
@@ -166,6 +176,48 @@ pub fn fetch(row: &TableRow, me: &str, dest_dir: &Path, printer: &Printer, timin
         Err(e) => printer.line(&format!("< {file} download failed: {e}. >")),
     }
     printer.line(&format!("< Connection with client {owner} closed. >"));
+}
+
+/// A download source that fails (rather than ending cleanly) once `stop` fires, so an
+/// interrupted download is never landed as if complete. A watcher thread shuts the socket down to
+/// wake a blocked read; dropping the reader ends the watcher.
+struct Cancellable {
+    stream: TcpStream,
+    stop: Shutdown,
+    _done: crossbeam_channel::Sender<()>,
+}
+
+impl Cancellable {
+    fn new(stream: &TcpStream, stop: &Shutdown) -> Result<Cancellable, TransferError> {
+        let (done, finished) = crossbeam_channel::bounded::<()>(0);
+        let (waker, watch) = (stream.try_clone()?, stop.clone());
+        std::thread::Builder::new()
+            .name("fileapp-cancel".into())
+            .spawn(move || {
+                crossbeam_channel::select! {
+                    recv(watch.receiver()) -> _ => {
+                        let _ = waker.shutdown(std::net::Shutdown::Both);
+                    }
+                    recv(finished) -> _ => {}
+                }
+            })?;
+        Ok(Cancellable {
+            stream: stream.try_clone()?,
+            stop: stop.clone(),
+            _done: done,
+        })
+    }
+}
+
+impl Read for Cancellable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        if self.stop.is_triggered() {
+            // Not `Interrupted`: readers retry that kind.
+            return Err(io::Error::other("interrupted by Ctrl-C"));
+        }
+        Ok(n)
+    }
 }
 
 /// Shared owner-side state.
