@@ -17,4 +17,5 @@
 pub mod bittrickle;
 pub mod core;
 pub mod demo;
+pub mod fileapp;
 pub mod p2ptracker;

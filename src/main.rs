@@ -23,6 +23,9 @@ enum System {
     /// BitTrickle: UDP indexing server with logins and heartbeats; peers download over TCP.
     #[command(name = "bittrickle")]
     BitTrickle(peershare::bittrickle::cli::Args),
+    /// FileApp ("Bootleg BitTorrent"): UDP table server and TCP-sharing clients.
+    #[command(name = "fileapp")]
+    FileApp(peershare::fileapp::cli::Args),
     /// A whole P2PTracker++ swarm on 127.0.0.1 in one process.
     Demo(peershare::demo::Args),
 }
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
     match cli.system {
         System::P2pTracker(args) => peershare::p2ptracker::cli::run(args),
         System::BitTrickle(args) => peershare::bittrickle::cli::run(args),
+        System::FileApp(args) => peershare::fileapp::cli::run(args),
         System::Demo(args) => peershare::demo::run(args),
     }
 }

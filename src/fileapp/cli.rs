@@ -1,0 +1,189 @@
+//! Command line of `peershare fileapp`: `-s <port>` or
+//! `-c <name> <server-ip> <server-port> <client-udp-port> <client-tcp-port>`.
+//!
+//! The arguments are echoed exactly as the original printed them before anything is checked,
+//! then validated (`error: …`, exit 2), then the sockets are bound (exit 1 on failure).
+
+use super::client::{self, ClientConfig, ClientError};
+use super::server::{self, ServerConfig};
+use crate::core::console::Console;
+use crate::core::shutdown::Shutdown;
+use crate::core::tcp;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["server", "client"])))]
+pub struct Args {
+    /// Run the server on this UDP port.
+    #[arg(short = 's', long = "server", value_name = "port")]
+    pub server: Option<String>,
+    /// Run a client.
+    #[arg(
+        short = 'c',
+        long = "client",
+        num_args = 5,
+        value_names = ["name", "server-ip", "server-port", "client-udp-port", "client-tcp-port"]
+    )]
+    pub client: Option<Vec<String>>,
+}
+
+const RULE: &str = "===============";
+
+/// Longest client name accepted on the command line.
+const MAX_NAME_BYTES: usize = 64;
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn port(which: &str, text: &str) -> Result<u16, String> {
+    text.parse::<u16>()
+        .map_err(|_| format!("{which} must be a port number 0-65535, not {text:?}"))
+}
+
+fn any_addr(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+}
+
+/// Checks a client name: non-empty, at most 64 bytes, no `,` and no whitespace.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("client name must not be empty".into())
+    } else if name.contains(',') || name.chars().any(char::is_whitespace) {
+        Err("client name must not contain ',' or whitespace".into())
+    } else if name.len() > MAX_NAME_BYTES {
+        Err(format!(
+            "client name must be at most {MAX_NAME_BYTES} bytes"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match (args.server, args.client) {
+        (Some(p), _) => {
+            println!("{RULE}\nPrinting args:\nserver True\nclient False\nport {p}\n{RULE}");
+            run_server(&p)
+        }
+        (None, Some(c)) if c.len() == 5 => {
+            println!(
+                "{RULE}\nPrinting args:\nserver False\nclient True\nname {}\nserver-ip {}\nserver-port {}\nclient-udp-port {}\nclient-tcp-port {}\n{RULE}",
+                c[0], c[1], c[2], c[3], c[4]
+            );
+            run_client(&c[0], &c[1], &c[2], &c[3], &c[4])
+        }
+        _ => usage("give -s <port> or -c <name> <server-ip> <server-port> <client-udp-port> <client-tcp-port>"),
+    }
+}
+
+fn run_server(port_text: &str) -> ExitCode {
+    let p = match port("port", port_text) {
+        Ok(p) => p,
+        Err(e) => return usage(&e),
+    };
+    let socket = match UdpSocket::bind(any_addr(p)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot bind UDP port {p}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Ok(a) = socket.local_addr() {
+        log::info!("listening on {a}");
+    }
+    let shutdown = Shutdown::new();
+    let _ = shutdown.trigger_on_ctrl_c();
+    match server::run(ServerConfig::default(), socket, &shutdown) {
+        Ok(()) => {
+            println!("Server terminated.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: the server stopped: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_client(name: &str, ip: &str, sport: &str, uport: &str, tport: &str) -> ExitCode {
+    if let Err(e) = check_name(name) {
+        return usage(&e);
+    }
+    let server_ip = if ip.eq_ignore_ascii_case("localhost") {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        match ip.parse::<IpAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                return usage(&format!(
+                    "server-ip must be an IP address or localhost, not {ip:?}"
+                ))
+            }
+        }
+    };
+    let ports = (
+        port("server-port", sport),
+        port("client-udp-port", uport),
+        port("client-tcp-port", tport),
+    );
+    let (sport, uport, tport) = match ports {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(&e),
+    };
+    let udp = match UdpSocket::bind(any_addr(uport)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot bind UDP port {uport}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Ok(a) = udp.local_addr() {
+        log::info!("listening on {a}");
+    }
+    let listener = match tcp::bind(any_addr(tport)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot bind TCP port {tport}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let shutdown = Shutdown::new();
+    let _ = shutdown.trigger_on_ctrl_c();
+    let console = match Console::start() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot read the console: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = ClientConfig::new(name, SocketAddr::new(server_ip, sport));
+    match client::run(config, udp, listener, &console, &shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ClientError::Rejected | ClientError::NoServer) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_commas_whitespace_or_too_long_are_refused() {
+        assert!(check_name("alice").is_ok());
+        assert_eq!(
+            check_name("a,b").unwrap_err(),
+            "client name must not contain ',' or whitespace"
+        );
+        assert!(check_name("a b").is_err());
+        assert!(check_name("").is_err());
+        assert!(check_name(&"x".repeat(65)).is_err());
+        assert!(check_name(&"x".repeat(64)).is_ok());
+    }
+}
