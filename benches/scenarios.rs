@@ -499,6 +499,54 @@ fn one_file_bittrickle(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error:
     })
 }
 
+/// One file through FileApp: `offer` by one client, `request` by another (real processes).
+fn one_file_fileapp(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>> {
+    let work = tempfile::tempdir()?;
+    let (share, down) = (work.path().join("share"), work.path().join("down"));
+    std::fs::create_dir_all(&share)?;
+    std::fs::create_dir_all(&down)?;
+    random_file(&share.join("big.bin"), bytes >> 20, 13)?;
+    let server = Session::start(&["fileapp", "-s", "0"], work.path())?;
+    let text = server.wait("listening on ", 1, 10)?;
+    let port = word_after(&text, "listening on ")
+        .and_then(|a| a.rsplit(':').next())
+        .ok_or("no server port")?
+        .to_string();
+    let mut alice = Session::start(
+        &["fileapp", "-c", "alice", "127.0.0.1", &port, "0", "0"],
+        work.path(),
+    )?;
+    alice.wait("[Client table updated.]", 1, 10)?;
+    alice.type_line("setdir share")?;
+    alice.type_line("offer big.bin")?;
+    alice.wait("[Offer Message received by Server.]", 1, 10)?;
+    let mut bob = Session::start(
+        &["fileapp", "-c", "bob", "127.0.0.1", &port, "0", "0"],
+        &down,
+    )?;
+    bob.wait("[Client table updated.]", 1, 10)?;
+    let start = Instant::now();
+    bob.type_line("request big.bin alice")?;
+    bob.wait("big.bin downloaded successfully!", 1, 600)?;
+    let took = start.elapsed();
+    if peershare::core::digest::sha256_file(&share.join("big.bin"))?
+        != peershare::core::digest::sha256_file(&down.join("big.bin"))?
+    {
+        return Err("FileApp download differs from the source".into());
+    }
+    let r = rate(bytes, took);
+    Ok(Row {
+        scenario: format!(
+            "one file, {} MiB, peer to peer: FileApp request",
+            bytes >> 20
+        ),
+        subject: format!("{r:.0} MiB/s"),
+        baseline: format!("{base:.0} MiB/s"),
+        ratio: r / base,
+        target: "≥ 0.90× rate".into(),
+    })
+}
+
 /// BitTrickle server over UDP: driver threads keep a window of `lpf` requests in flight.
 fn bittrickle_load(secs: f64) -> Result<Row, Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
@@ -585,6 +633,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         base,
     )?);
     rows.push(one_file_p2ptracker(one_mib << 20, base)?);
+    rows.push(one_file_fileapp(one_mib << 20, base)?);
     rows.push(one_file_bittrickle(one_mib << 20, base)?);
     let (load_secs, conns) = if smoke {
         (0.5, vec![100])
