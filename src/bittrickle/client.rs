@@ -394,12 +394,7 @@ impl Read for Watched {
                     self.stalled = Duration::ZERO;
                     return Ok(n);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if crate::core::timed_out(&e) => {
                     if self.shutdown.is_triggered() {
                         return Err(io::Error::other("the download was interrupted"));
                     }

@@ -15,3 +15,10 @@ pub mod shutdown;
 pub mod tcp;
 pub mod transfer;
 pub mod udp_rpc;
+
+/// True when a read with a timeout simply ran out of time (or a signal interrupted it): blocking
+/// loops in peershare poll with timeouts so they notice shutdown, and try again on these.
+pub fn timed_out(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(e.kind(), WouldBlock | TimedOut | Interrupted)
+}

@@ -52,13 +52,7 @@ pub fn receive_loop(
                 bytes: buf[..n].to_vec(),
                 from,
             })),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if crate::core::timed_out(&e) => {}
             Err(e) => log::debug!("udp receive error: {e}"),
         }
         if last_tick.elapsed() >= tick {

@@ -349,11 +349,7 @@ impl TrackerLink<'_> {
         match stream.read(&mut buf) {
             Ok(0) => self.lost(&io::Error::new(io::ErrorKind::UnexpectedEof, "closed")),
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if crate::core::timed_out(&e) => {}
             Err(e) => self.lost(&e),
         }
     }

@@ -131,16 +131,7 @@ fn serve_client(
         let n = match stream.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+            Err(e) if crate::core::timed_out(&e) => continue,
             Err(e) => return Err(e),
         };
         let filled = n == buf.len();
