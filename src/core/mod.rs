@@ -5,6 +5,7 @@ pub mod chunking;
 pub mod console;
 pub mod digest;
 pub mod event_log;
+pub mod latency;
 pub mod names;
 pub mod pool;
 pub mod progress;
