@@ -242,7 +242,7 @@ fn tracker_acks_node_registration_and_filelist() {
     let f = file_json("a.txt", b"abc");
     let (_l, port) = silent_listener();
     assert_eq!(
-        ask_text(tracker, &node_json("id-1", port, &[f.clone()])),
+        ask_text(tracker, &node_json("id-1", port, std::slice::from_ref(&f))),
         "ACK"
     );
     assert_eq!(
@@ -789,7 +789,6 @@ fn md5_mismatch_retries_three_times_then_next_peer_then_gives_up() {
     assert_eq!(count(&node, "File download failed"), 4);
     assert_eq!((bad.sends(), good.sends()), (4, 1));
     assert_eq!(std::fs::read(t.path().join("d/f.bin")).unwrap(), data);
-    assert_eq!(node.wait_stdout("> ", 1).matches("> ").count() >= 1, true);
 
     // Only corrupt peers: give up; the corrupted bytes never land.
     let other = pseudo_random(50_000, 4);

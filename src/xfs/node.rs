@@ -603,11 +603,7 @@ pub fn run(config: NodeConfig, listener: TcpListener, shutdown: Shutdown) -> Res
     node.printer
         .line("Node starting and connecting to tracking server");
     node.register()?;
-    loop {
-        let line = match console.read_line("> ", &shutdown) {
-            Input::Line(l) => l,
-            Input::Eof | Input::Interrupted => break,
-        };
+    while let Input::Line(line) = console.read_line("> ", &shutdown) {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             [] => {}

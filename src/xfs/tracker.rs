@@ -129,7 +129,10 @@ fn serve(tracker: &Tracker, mut stream: TcpStream, peer: SocketAddr) {
             b"ACK".to_vec()
         }
         Ok(Message::Find(name)) => {
-            refresh(tracker);
+            // A bare `find` matches nothing: no need to disturb the nodes.
+            if name.is_some() {
+                refresh(tracker);
+            }
             let nodes = tracker.table().find(name.as_deref());
             wire::encode(&Message::NodeList(nodes))
         }

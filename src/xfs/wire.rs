@@ -852,7 +852,8 @@ mod tests {
 
     #[test]
     fn malformed_json_shapes_are_refused() {
-        let cases: &[(&[u8], fn(&WireError) -> bool)] = &[
+        type Check = fn(&WireError) -> bool;
+        let cases: &[(&[u8], Check)] = &[
             (b"{", |e| *e == WireError::Incomplete),
             (br#"{"type": "node""#, |e| *e == WireError::Incomplete),
             (br#"{"type": "no"#, |e| *e == WireError::Incomplete),
