@@ -984,3 +984,60 @@ fn exit_ends_the_process() {
     assert_eq!(n.wait_exit(10), Some(0));
     assert!(TcpStream::connect_timeout(&naddr, Duration::from_millis(500)).is_err());
 }
+
+#[test]
+fn at_most_16_uploads_run_at_once_and_a_17th_send_gets_no_reply() {
+    let t = tempfile::tempdir().unwrap();
+    let (_tp, tracker) = start_tracker(t.path());
+    std::fs::create_dir(t.path().join("d")).unwrap();
+    // Far larger than the socket buffers: each upload blocks on a receiver that never reads.
+    std::fs::write(
+        t.path().join("d/big.bin"),
+        pseudo_random(16 * 1024 * 1024, 9),
+    )
+    .unwrap();
+    let (node, naddr) = start_node(t.path(), "d", tracker);
+    let (catch, cport) = silent_listener();
+    for i in 0..16 {
+        assert_eq!(
+            ask_text(naddr, &format!("send big.bin 127.0.0.1 {cport}")),
+            "ACK",
+            "send {i}"
+        );
+    }
+    assert_eq!(
+        ask_text(naddr, &format!("send big.bin 127.0.0.1 {cport}")),
+        ""
+    );
+    node.wait_stderr("16 uploads already running", 5);
+    // The pool stays free for getload meanwhile.
+    assert_eq!(ask_text(naddr, "getload"), "0");
+    // Once the receiver goes away the uploads end and sends are served again.
+    drop(catch);
+    let (catch2, cport2) = silent_listener();
+    wait_for("an upload slot", 20, || {
+        ask_text(naddr, &format!("send big.bin 127.0.0.1 {cport2}")) == "ACK"
+    });
+    drop(catch2);
+}
+
+#[test]
+fn node_warns_once_when_its_file_list_exceeds_2048_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let (_tp, tracker) = start_tracker(t.path());
+    std::fs::create_dir(t.path().join("d")).unwrap();
+    for i in 0..20 {
+        std::fs::write(
+            t.path().join(format!("d/file-with-a-long-name-{i:02}.txt")),
+            b"x",
+        )
+        .unwrap();
+    }
+    let (node, naddr) = start_node(t.path(), "d", tracker);
+    assert!(ask_text(naddr, "updatelist").len() > 2048);
+    let err = node.wait_stderr("original xFS programs read only 2048", 5);
+    assert_eq!(
+        err.matches("original xFS programs read only 2048").count(),
+        1
+    );
+}

@@ -70,10 +70,11 @@ impl FileIndex {
                 }
             };
             let path = entry.path();
-            let Ok(meta) = std::fs::metadata(&path) else {
+            // Regular files only: a symlink could point anywhere outside the directory.
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
-            if !meta.is_file() {
+            if !meta.file_type().is_file() {
                 continue;
             }
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
@@ -141,6 +142,7 @@ mod tests {
         std::fs::write(d.join("c.bin.part"), b"half").unwrap();
         std::fs::write(d.join("has space"), b"x").unwrap();
         std::fs::create_dir(d.join("sub")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.join("link")).unwrap();
         let mut index = FileIndex::default();
         let files = index.scan(d).unwrap();
         let names: Vec<_> = files.iter().map(|f| f.name.as_str()).collect();

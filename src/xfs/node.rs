@@ -335,7 +335,8 @@ impl Node {
             log::warn!("{peer}: refused send of {name:?}: {why}");
             return;
         }
-        if !path.is_file() {
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        if !regular {
             log::warn!("{peer}: refused send of {name:?}: no such file");
             return;
         }
@@ -352,7 +353,11 @@ impl Node {
                 let _ = stream.write_all(b"ACK");
                 drop(stream);
                 match tcp::connect(to, Duration::from_secs(3)) {
-                    Ok(mut data) => match transfer::send_file(&mut data, &path) {
+                    // A receiver that stops reading must not hold this thread forever.
+                    Ok(mut data) => match data
+                        .set_write_timeout(Some(Duration::from_secs(30)))
+                        .and_then(|_| transfer::send_file(&mut data, &path))
+                    {
                         Ok(n) => {
                             let _ = data.shutdown(NetShutdown::Write);
                             log::info!("sent {name} ({n} bytes) to {to}");
