@@ -1041,3 +1041,24 @@ fn node_warns_once_when_its_file_list_exceeds_2048_bytes() {
         1
     );
 }
+
+#[test]
+fn serving_node_reaches_a_downloader_that_listens_only_after_the_ack() {
+    // An original node.py downloader opens its data port once the ACK is in.
+    let t = tempfile::tempdir().unwrap();
+    let (_tp, tracker) = start_tracker(t.path());
+    std::fs::create_dir(t.path().join("d")).unwrap();
+    std::fs::write(t.path().join("d/ok.txt"), b"late listener").unwrap();
+    let (_node, naddr) = start_node(t.path(), "d", tracker);
+    let port = support::free_tcp_port();
+    assert_eq!(
+        ask_text(naddr, &format!("send ok.txt 127.0.0.1 {port}")),
+        "ACK"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let (mut d, _) = l.accept().unwrap();
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"late listener");
+}

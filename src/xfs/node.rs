@@ -352,7 +352,7 @@ impl Node {
             .spawn(move || {
                 let _ = stream.write_all(b"ACK");
                 drop(stream);
-                match tcp::connect(to, Duration::from_secs(3)) {
+                match connect_back(to, Duration::from_secs(3)) {
                     // A receiver that stops reading must not hold this thread forever.
                     Ok(mut data) => match data
                         .set_write_timeout(Some(Duration::from_secs(30)))
@@ -570,6 +570,22 @@ enum Attempt {
     Refused(String),
     /// Bytes came but were wrong (or broke off): retry the same peer.
     Failed(String),
+}
+
+/// Connects to a downloader's data port within `within`, retrying refusals: a downloader may
+/// open its data listener only once our `ACK` has arrived (as an original node may).
+fn connect_back(to: SocketAddr, within: Duration) -> io::Result<TcpStream> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tcp::connect(to, left.max(Duration::from_millis(10))) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && !left.is_zero() => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Normalises the node's own address: an unspecified bind address registers as 127.0.0.1.
