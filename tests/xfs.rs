@@ -816,6 +816,10 @@ fn getload_reports_one_during_a_download() {
     node.type_line("download slow.bin");
     node.wait_stdout("Connection address: ", 10);
     assert_eq!(ask_text(me, "getload"), "1");
+    // A second download of the same name would share the `.part`: refused, load unchanged.
+    node.type_line("download slow.bin");
+    node.wait_stdout("slow.bin: already downloading\n", 5);
+    assert_eq!(ask_text(me, "getload"), "1");
     node.type_line(&format!("getload 127.0.0.1 {}", me.port()));
     node.wait_stdout("\n1\n", 5);
     slow.release.store(true, Ordering::SeqCst);

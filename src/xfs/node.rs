@@ -17,6 +17,7 @@ use crate::core::transfer::{self, Expect};
 use crate::xfs::conn::{self, RequestError};
 use crate::xfs::files::{self, FileIndex, Md5Hasher};
 use crate::xfs::wire::{self, FileEntry, FileList, Message, NodeInfo};
+use std::collections::HashSet;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
@@ -93,6 +94,8 @@ struct Node {
     printer: Printer,
     shutdown: Shutdown,
     warned_size: AtomicBool,
+    /// Names being downloaded: two downloads of one name would share one `.part` file.
+    downloading: Mutex<HashSet<String>>,
 }
 
 const TRACKER_CONNECT: Duration = Duration::from_secs(2);
@@ -386,6 +389,25 @@ impl Node {
                 return;
             }
         };
+        let fresh = self
+            .downloading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string());
+        if !fresh {
+            p.line(&format!("{name}: already downloading"));
+            return;
+        }
+        self.download_into(name, &dest);
+        self.downloading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
+    /// The download proper: find, rank, attempts; counts in `load` while it runs.
+    fn download_into(&self, name: &str, dest: &std::path::Path) {
+        let p = &self.printer;
         let _load = LoadGuard::new(&self.load);
         let nodes = match self.find_nodes(name) {
             Err(()) => {
@@ -439,7 +461,7 @@ impl Node {
                 if self.shutdown.is_triggered() {
                     return;
                 }
-                match self.attempt(*addr, file, *latency, &dest) {
+                match self.attempt(*addr, file, *latency, dest) {
                     Attempt::Done => {
                         p.line("File downloaded successfully");
                         return;
@@ -616,6 +638,7 @@ pub fn run(config: NodeConfig, listener: TcpListener, shutdown: Shutdown) -> Res
         printer: console.printer(),
         shutdown: shutdown.clone(),
         warned_size: AtomicBool::new(false),
+        downloading: Mutex::new(HashSet::new()),
     });
     let serving = node.clone();
     let _service = TcpService::start(listener, "xfs-node", UPLOAD_WORKERS, move |s, peer| {
