@@ -456,7 +456,11 @@ impl Node {
         }
         let costs: Vec<(u64, u64)> = scored.iter().map(|(_, _, l, d)| (*l, *d)).collect();
         for i in rank_by_latency_and_load(&costs) {
-            let (addr, file, latency, _) = &scored[i];
+            let (addr, file, latency, load) = &scored[i];
+            log::info!(
+                "asking {addr} for {name}: {latency} ms + 10 × load {load} = {}",
+                crate::core::select::latency_load_score(*latency, *load)
+            );
             for _ in 0..=self.config.retries {
                 if self.shutdown.is_triggered() {
                     return;
