@@ -136,6 +136,8 @@ enum Serve {
     Slow,
     /// The original node.py: stream everything, then `ACK`.
     StreamBeforeAck,
+    /// `ACK`, the right bytes, then 4 MiB more.
+    TooLong,
 }
 
 /// A node written in the test, speaking the wire by hand.
@@ -189,6 +191,10 @@ impl FakeNode {
                             match mode {
                                 Serve::Good | Serve::StreamBeforeAck => {
                                     let _ = d.write_all(&data);
+                                }
+                                Serve::TooLong => {
+                                    let _ = d.write_all(&data);
+                                    let _ = d.write_all(&vec![7u8; 4 << 20]);
                                 }
                                 Serve::Corrupt => {
                                     let mut bad = data.to_vec();
@@ -1064,4 +1070,23 @@ fn serving_node_reaches_a_downloader_that_listens_only_after_the_ack() {
     let mut got = Vec::new();
     d.read_to_end(&mut got).unwrap();
     assert_eq!(got, b"late listener");
+}
+
+#[test]
+fn a_peer_sending_more_than_the_announced_size_fails_the_download() {
+    let t = tempfile::tempdir().unwrap();
+    let (_tp, tracker) = start_tracker(t.path());
+    let data = pseudo_random(1000, 8);
+    let long = FakeNode::start("l.bin", data.clone(), Some(0), Serve::TooLong);
+    register(tracker, "long", long.port, &[file_json("l.bin", &data)]);
+    write_latency(t.path(), &[]);
+    let (mut node, _) = start_node(t.path(), "d", tracker);
+    node.type_line("download l.bin");
+    node.wait_stdout(
+        "Giving up on l.bin: no peer delivered a matching copy\n",
+        30,
+    );
+    assert_eq!(count(&node, "File download failed"), 4);
+    assert!(!t.path().join("d/l.bin").exists());
+    assert!(!t.path().join("d/l.bin.part").exists());
 }

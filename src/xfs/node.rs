@@ -19,7 +19,7 @@ use crate::xfs::files::{self, FileIndex, Md5Hasher};
 use crate::xfs::wire::{self, FileEntry, FileList, Message, NodeInfo};
 use std::collections::HashSet;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -534,7 +534,9 @@ impl Node {
         let deadline = Instant::now() + self.config.accept_timeout;
         let mut data = loop {
             match data_listener.accept() {
-                Ok((s, _)) => break s,
+                // Only the peer we asked may deliver; anyone else probing the port is dropped.
+                Ok((s, from)) if from.ip() == peer.ip() => break s,
+                Ok((_, from)) => log::warn!("{from} connected to the data port for {peer}; closed"),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Attempt::Refused(format!("accept failed: {e}")),
@@ -569,8 +571,10 @@ impl Node {
             return Attempt::Refused("shutting down".into());
         }
         let bar = progress::bytes(Some(file.size), &file.name);
+        // Read at most one byte more than announced: enough to tell "too long" without letting
+        // a peer fill the disk.
         let result = transfer::receive_file(
-            &mut data,
+            &mut Read::take(&mut data, file.size.saturating_add(1)),
             dest,
             Expect {
                 len: Some(file.size),
