@@ -28,6 +28,15 @@
 //!   `node_id` in the reply (original nodes overwrote that field).
 //! - An empty console line just shows the prompt again; end of input ends the node like `exit`.
 //! - A node bound to an unspecified address (0.0.0.0) registers as 127.0.0.1.
+//! - Only regular files are shared and served; symlinks in `<dir>` are skipped (they could point
+//!   outside it).
+//! - The downloader accepts the data connection only from the IP of the peer it asked (others are
+//!   closed with a warning) and reads at most one byte more than the announced size.
+//! - A serving node retries a refused connect-back for up to 3 s, so a downloader that opens its
+//!   data port only after the `ACK` (as node.py may) is still reached.
+//! - `download` of a name that could not be shared (a path, whitespace, `.part`) prints
+//!   `{f}: not a file name that can be shared`; a second `download` of a name already in progress
+//!   prints `{f}: already downloading` (both would otherwise write the same `.part`).
 
 pub mod cli;
 pub mod conn;
