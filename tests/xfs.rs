@@ -115,6 +115,17 @@ fn write_latency(cwd: &Path, lines: &[String]) {
     std::fs::write(cwd.join("latency.txt"), lines.join("\n") + "\n").unwrap();
 }
 
+/// Waits for an output line equal to `line` once leading prompts (`> `, printed by the console
+/// whenever it is idle, so they land before async lines) are stripped.
+fn wait_line(p: &Proc, line: &str, secs: u64) {
+    wait_for(&format!("line {line:?}"), secs, || {
+        p.stdout
+            .text()
+            .lines()
+            .any(|l| l.trim_start_matches("> ") == line)
+    });
+}
+
 fn count(p: &Proc, needle: &str) -> usize {
     p.stdout.text().matches(needle).count()
 }
@@ -615,7 +626,7 @@ fn find_prints_found_nodes_lines() {
     n2.type_line("frobnicate");
     n2.wait_stdout("Invalid command\n", 5);
     n2.type_line(&format!("getload 127.0.0.1 {}", a1.port()));
-    n2.wait_stdout("> 0\n", 5);
+    wait_line(&n2, "0", 5);
     let dead = support::free_tcp_port();
     n2.type_line(&format!("getload 127.0.0.1 {dead}"));
     n2.wait_stdout("Connection refused, cannot get load\nNothing\n", 5);
@@ -827,7 +838,7 @@ fn getload_reports_one_during_a_download() {
     node.wait_stdout("slow.bin: already downloading\n", 5);
     assert_eq!(ask_text(me, "getload"), "1");
     node.type_line(&format!("getload 127.0.0.1 {}", me.port()));
-    node.wait_stdout("\n1\n", 5);
+    wait_line(&node, "1", 5);
     slow.release.store(true, Ordering::SeqCst);
     node.wait_stdout("File downloaded successfully", 20);
     assert_eq!(ask_text(me, "getload"), "0");
