@@ -216,3 +216,26 @@ fn refresh(tracker: &Tracker) {
 pub fn bind(port: u16) -> io::Result<TcpListener> {
     tcp::bind(SocketAddr::from(([127, 0, 0, 1], port)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn in_process_tracker_acks_and_stops_on_shutdown() {
+        let listener = bind(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let stop = shutdown.clone();
+        let t = std::thread::spawn(move || run(TrackerConfig::default(), listener, stop));
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(br#"{"type": "filelist", "files": [], "node_id": "n", "node_port": 9, "node_ip": "127.0.0.1"}"#)
+            .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "ACK");
+        shutdown.trigger();
+        t.join().unwrap().unwrap();
+    }
+}
