@@ -219,17 +219,18 @@ impl Node {
         }
     }
 
-    /// Asks the tracker who has `name` (after re-registering our list). `Err(())` = tracker down.
-    fn find_nodes(&self, name: &str) -> Result<Option<Vec<NodeInfo>>, ()> {
+    /// Asks the tracker who has `name` (after re-registering our list); `Ok(None)` when the
+    /// tracker answered with nothing usable.
+    fn find_nodes(&self, name: &str) -> Result<Option<Vec<NodeInfo>>, NodeError> {
         if self.send_file_list().is_err() {
-            return Err(());
+            return Err(NodeError::TrackerDown);
         }
         let reply = match self.ask_tracker(
             &wire::encode(&Message::Find(Some(name.to_string()))),
             Duration::from_secs(10),
         ) {
             Ok(r) => r,
-            Err(RequestError::Connect(_)) => return Err(()),
+            Err(RequestError::Connect(_)) => return Err(NodeError::TrackerDown),
             Err(e) => {
                 log::warn!("the tracker gave no find reply: {e}");
                 return Ok(None);
@@ -247,7 +248,7 @@ impl Node {
     fn cmd_find(&self, name: &str) {
         let p = &self.printer;
         match self.find_nodes(name) {
-            Err(()) => p.line("Connection refused, tracking server is down"),
+            Err(_) => p.line("Connection refused, tracking server is down"),
             Ok(None) => p.line("NACK OR NO FILE FOUND"),
             Ok(Some(nodes)) if nodes.is_empty() => p.line("No nodes found"),
             Ok(Some(nodes)) => {
@@ -410,7 +411,7 @@ impl Node {
         let p = &self.printer;
         let _load = LoadGuard::new(&self.load);
         let nodes = match self.find_nodes(name) {
-            Err(()) => {
+            Err(_) => {
                 p.line("Connection refused, cannot download the file, tracker is down");
                 return;
             }
@@ -432,16 +433,8 @@ impl Node {
         let listed: Vec<String> = candidates.iter().map(|(a, _)| a.to_string()).collect();
         p.line(&format!("[{}]", listed.join(", ")));
         let latencies = LatencyTable::load(&self.config.latency_path);
-        let timeout = Duration::from_secs(2);
         let mut scored = Vec::new();
-        for (addr, file) in candidates {
-            let reply = conn::request(addr, &wire::encode(&Message::GetLoad), timeout, timeout);
-            let load = reply.ok().and_then(|r| {
-                std::str::from_utf8(r.trim_ascii())
-                    .ok()?
-                    .parse::<u64>()
-                    .ok()
-            });
+        for ((addr, file), load) in candidates.iter().cloned().zip(ask_loads(&candidates)) {
             match load {
                 Some(load) => {
                     let latency = latencies.latency_ms(self.addr, addr);
@@ -600,6 +593,30 @@ enum Attempt {
     Refused(String),
     /// Bytes came but were wrong (or broke off): retry the same peer.
     Failed(String),
+}
+
+/// Each candidate's `getload` answer (`None` = no usable answer), asked 16 at a time so a few
+/// dead peers cost one 2 s timeout, not one each.
+fn ask_loads(candidates: &[(SocketAddr, FileEntry)]) -> Vec<Option<u64>> {
+    let timeout = Duration::from_secs(2);
+    let ask = |addr: SocketAddr| {
+        let reply = conn::request(addr, &wire::encode(&Message::GetLoad), timeout, timeout).ok()?;
+        std::str::from_utf8(reply.trim_ascii())
+            .ok()?
+            .parse::<u64>()
+            .ok()
+    };
+    let mut loads = Vec::with_capacity(candidates.len());
+    for batch in candidates.chunks(16) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|(addr, _)| s.spawn(move || ask(*addr)))
+                .collect();
+            loads.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
+        });
+    }
+    loads
 }
 
 /// Connects to a downloader's data port within `within`, retrying refusals: a downloader may
