@@ -748,6 +748,14 @@ fn peer_choice_minimises_latency_plus_ten_times_load_with_latency_file() {
         count(&node, "File downloaded successfully") == 2
     });
     assert_eq!((near.sends(), far.sends(), unlisted.sends()), (0, 1, 1));
+    // Each warning once, however often the table is re-read.
+    let err = node.wait_stderr("latency.txt does not exist", 5);
+    assert_eq!(err.matches("this line is broken").count(), 1, "{err}");
+    node.type_line("download f.txt");
+    wait_for("third download", 20, || {
+        count(&node, "File downloaded successfully") == 3
+    });
+    assert_eq!(node.stderr.text().matches("does not exist").count(), 1);
 }
 
 #[test]

@@ -78,32 +78,41 @@ impl LatencyTable {
         (table, bad)
     }
 
-    /// Reads the table at `path`, logging one warning per skipped line (naming the file and the
-    /// line) and one warning if the file cannot be read, in which case every pair uses the default.
-    pub fn load(path: &Path) -> LatencyTable {
+    /// Reads the table at `path` without logging: the table and one warning sentence per problem
+    /// (each skipped line, named; or the unreadable file, in which case every pair uses the
+    /// default). Callers that re-read the file decide how often to repeat the warnings.
+    pub fn read(path: &Path) -> (LatencyTable, Vec<String>) {
         match std::fs::read(path) {
             Ok(bytes) => {
                 let (table, bad) = LatencyTable::parse(&String::from_utf8_lossy(&bytes));
-                for line in bad {
-                    log::warn!("{}: {line}", path.display());
-                }
-                table
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                log::warn!(
-                    "{} does not exist; every pair uses the default latency of {DEFAULT_LATENCY_MS} ms",
-                    path.display()
-                );
-                LatencyTable::default()
+                let warnings = bad
+                    .iter()
+                    .map(|line| format!("{}: {line}", path.display()))
+                    .collect();
+                (table, warnings)
             }
             Err(e) => {
-                log::warn!(
-                    "cannot read {}: {e}; every pair uses the default latency of {DEFAULT_LATENCY_MS} ms",
+                let why = if e.kind() == io::ErrorKind::NotFound {
+                    "does not exist".to_string()
+                } else {
+                    format!("cannot be read: {e}")
+                };
+                let warning = format!(
+                    "{} {why}; every pair uses the default latency of {DEFAULT_LATENCY_MS} ms",
                     path.display()
                 );
-                LatencyTable::default()
+                (LatencyTable::default(), vec![warning])
             }
         }
+    }
+
+    /// [`LatencyTable::read`], logging every warning.
+    pub fn load(path: &Path) -> LatencyTable {
+        let (table, warnings) = LatencyTable::read(path);
+        for w in warnings {
+            log::warn!("{w}");
+        }
+        table
     }
 
     /// The first matching line's delay from `src` to `dst`, else [`DEFAULT_LATENCY_MS`].
@@ -185,6 +194,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = LatencyTable::load(&dir.path().join("nope.txt"));
         assert!(t.entries.is_empty());
+        let (_, warnings) = LatencyTable::read(&dir.path().join("nope.txt"));
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("nope.txt does not exist"),
+            "{warnings:?}"
+        );
         assert_eq!(t.latency_ms(a("127.0.0.1:1"), a("127.0.0.1:2")), 100);
     }
 }

@@ -96,6 +96,8 @@ struct Node {
     warned_size: AtomicBool,
     /// Names being downloaded: two downloads of one name would share one `.part` file.
     downloading: Mutex<HashSet<String>>,
+    /// latency.txt warnings already logged, so a re-read repeats only new ones.
+    latency_warned: Mutex<HashSet<String>>,
 }
 
 const TRACKER_CONNECT: Duration = Duration::from_secs(2);
@@ -165,6 +167,21 @@ impl Node {
             );
         }
         bytes
+    }
+
+    /// latency.txt as it is now (edits apply to the next download), each warning logged once.
+    fn latencies(&self) -> LatencyTable {
+        let (table, warnings) = LatencyTable::read(&self.config.latency_path);
+        let mut warned = self
+            .latency_warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for w in warnings {
+            if warned.insert(w.clone()) {
+                log::warn!("{w}");
+            }
+        }
+        table
     }
 
     fn ask_tracker(&self, message: &[u8], reply: Duration) -> Result<Vec<u8>, RequestError> {
@@ -432,7 +449,7 @@ impl Node {
             .collect();
         let listed: Vec<String> = candidates.iter().map(|(a, _)| a.to_string()).collect();
         p.line(&format!("[{}]", listed.join(", ")));
-        let latencies = LatencyTable::load(&self.config.latency_path);
+        let latencies = self.latencies();
         let mut scored = Vec::new();
         for ((addr, file), load) in candidates.iter().cloned().zip(ask_loads(&candidates)) {
             match load {
@@ -664,11 +681,14 @@ pub fn run(config: NodeConfig, listener: TcpListener, shutdown: Shutdown) -> Res
         shutdown: shutdown.clone(),
         warned_size: AtomicBool::new(false),
         downloading: Mutex::new(HashSet::new()),
+        latency_warned: Mutex::new(HashSet::new()),
     });
     let serving = node.clone();
     let _service = TcpService::start(listener, "xfs-node", UPLOAD_WORKERS, move |s, peer| {
         serving.serve(s, peer)
     })?;
+    // Read once now so a bad latency.txt is reported at start, not only at the first download.
+    node.latencies();
     node.printer
         .line("Node starting and connecting to tracking server");
     node.register()?;
