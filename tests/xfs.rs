@@ -1006,11 +1006,17 @@ fn file_added_while_running_is_found_after_updatelist() {
 #[test]
 fn exit_ends_the_process() {
     let t = tempfile::tempdir().unwrap();
-    let (_tp, tracker) = start_tracker(t.path());
+    let (mut tp, tracker) = start_tracker(t.path());
     let (mut n, naddr) = start_node(t.path(), "d", tracker);
     n.type_line("exit");
     assert_eq!(n.wait_exit(10), Some(0));
     assert!(TcpStream::connect_timeout(&naddr, Duration::from_millis(500)).is_err());
+    // Ctrl-C ends a node and the tracker cleanly too.
+    let (mut n2, _) = start_node(t.path(), "d", tracker);
+    n2.interrupt();
+    assert_eq!(n2.wait_exit(10), Some(0));
+    tp.interrupt();
+    assert_eq!(tp.wait_exit(10), Some(0));
 }
 
 #[test]
