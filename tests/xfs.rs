@@ -1115,3 +1115,22 @@ fn a_peer_sending_more_than_the_announced_size_fails_the_download() {
     assert!(!t.path().join("d/l.bin").exists());
     assert!(!t.path().join("d/l.bin.part").exists());
 }
+
+#[test]
+fn exit_during_a_download_leaves_no_part_file() {
+    let t = tempfile::tempdir().unwrap();
+    let (_tp, tracker) = start_tracker(t.path());
+    let data = pseudo_random(4096, 6);
+    let slow = FakeNode::start("slow.bin", data.clone(), Some(0), Serve::Slow);
+    register(tracker, "slow", slow.port, &[file_json("slow.bin", &data)]);
+    write_latency(t.path(), &[]);
+    let (mut node, _) = start_node(t.path(), "d", tracker);
+    node.type_line("download slow.bin");
+    wait_for("the .part file", 10, || {
+        t.path().join("d/slow.bin.part").exists()
+    });
+    node.type_line("exit");
+    assert_eq!(node.wait_exit(10), Some(0));
+    assert!(!t.path().join("d/slow.bin.part").exists());
+    assert!(!t.path().join("d/slow.bin").exists());
+}

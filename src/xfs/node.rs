@@ -398,6 +398,17 @@ impl Node {
     // -----------------------------------------------------------------------------------------
     // Downloads
 
+    /// On exit the process ends without unwinding the download threads, so their `.part` files
+    /// would stay behind: remove them here.
+    fn remove_partial_downloads(&self) {
+        let names = self.downloading.lock().unwrap_or_else(|e| e.into_inner());
+        for name in names.iter() {
+            if let Ok(dest) = names::resolve(&self.config.dir, name) {
+                let _ = std::fs::remove_file(transfer::part_path(&dest));
+            }
+        }
+    }
+
     fn download(&self, name: &str) {
         let p = &self.printer;
         let dest = match names::resolve(&self.config.dir, name) {
@@ -717,6 +728,7 @@ pub fn run(config: NodeConfig, listener: TcpListener, shutdown: Shutdown) -> Res
         }
     }
     shutdown.trigger();
+    node.remove_partial_downloads();
     Ok(())
 }
 
