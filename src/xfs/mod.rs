@@ -27,6 +27,10 @@
 //! - The tracker keys FileList updates from its own refresh by the address it asked, ignoring the
 //!   `node_id` in the reply (original nodes overwrote that field).
 //! - An empty console line just shows the prompt again; end of input ends the node like `exit`.
+//! - Download progress on a terminal is a line per second through the console printer
+//!   (`big.bin: 38% (392.7 of 1024.0 MiB, 195.2 MiB/s)`) rather than a redrawn bar: downloads run
+//!   in the background while the prompt is live, and a bar on the prompt's line garbles what the
+//!   user types. Nothing is printed when stdout is not a terminal.
 //! - A node bound to an unspecified address (0.0.0.0) registers as 127.0.0.1.
 //! - Only regular files are shared and served; symlinks in `<dir>` are skipped (they could point
 //!   outside it).
