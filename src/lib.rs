@@ -19,3 +19,4 @@ pub mod core;
 pub mod demo;
 pub mod fileapp;
 pub mod p2ptracker;
+pub mod xfs;

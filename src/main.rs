@@ -26,6 +26,9 @@ enum System {
     /// FileApp ("Bootleg BitTorrent"): UDP table server and TCP-sharing clients.
     #[command(name = "fileapp")]
     FileApp(peershare::fileapp::cli::Args),
+    /// Simple xFS: JSON-over-TCP tracker and nodes that fetch whole files by latency and load.
+    #[command(name = "xfs")]
+    Xfs(peershare::xfs::cli::Args),
     /// A whole P2PTracker++ swarm on 127.0.0.1 in one process.
     Demo(peershare::demo::Args),
 }
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         System::P2pTracker(args) => peershare::p2ptracker::cli::run(args),
         System::BitTrickle(args) => peershare::bittrickle::cli::run(args),
         System::FileApp(args) => peershare::fileapp::cli::run(args),
+        System::Xfs(args) => peershare::xfs::cli::run(args),
         System::Demo(args) => peershare::demo::run(args),
     }
 }
