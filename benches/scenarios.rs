@@ -217,17 +217,33 @@ fn tracker_load(conns: usize, secs: f64) -> Result<Row, Box<dyn std::error::Erro
     }
     let threads = 4usize;
     let per = conns.div_ceil(threads);
-    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    // Every connection is open before the clock starts; the deadline is set once all are.
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(threads + 1));
+    let deadline = std::sync::Arc::new(std::sync::OnceLock::<Instant>::new());
     let mut handles = Vec::new();
     for t in 0..threads {
         let addr = server.addr;
+        let (ready, deadline) = (ready.clone(), deadline.clone());
         handles.push(std::thread::spawn(move || -> io::Result<Vec<u32>> {
             let mut socks = Vec::with_capacity(per);
+            let mut failed = None;
             for _ in 0..per {
-                let s = TcpStream::connect(addr)?;
-                s.set_nodelay(true)?;
-                socks.push(s);
+                match TcpStream::connect(addr).and_then(|s| s.set_nodelay(true).map(|()| s)) {
+                    Ok(s) => socks.push(s),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
             }
+            ready.wait();
+            ready.wait();
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let deadline = *deadline
+                .get()
+                .ok_or_else(|| io::Error::other("no deadline"))?;
             let mut lat_us = Vec::new();
             let mut buf = [0u8; 1024];
             let batch = 32.min(socks.len().max(1));
@@ -253,6 +269,9 @@ fn tracker_load(conns: usize, secs: f64) -> Result<Row, Box<dyn std::error::Erro
             Ok(lat_us)
         }));
     }
+    ready.wait();
+    let _ = deadline.set(Instant::now() + Duration::from_secs_f64(secs));
+    ready.wait();
     let mut lat = Vec::new();
     for h in handles {
         lat.extend(h.join().map_err(|_| "driver panicked")??);
@@ -605,47 +624,77 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = baseline_rate(work.path(), if smoke { 4 << 20 } else { 512 << 20 }, 3)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; baseline: std::io::copy over loopback TCP into a file, best of 3: {base:.0} MiB/s\n");
-    let mut rows = Vec::new();
+    // PEERSHARE_BENCH_ONLY=<word> runs only the scenarios whose key contains it (for profiling).
+    let only = std::env::var("PEERSHARE_BENCH_ONLY").unwrap_or_default();
     let (c004, s004) = if smoke { (8, 256 << 10) } else { (64, 1 << 20) };
-    rows.push(swarm_row(
-        &format!(
-            "P2PTracker++ swarm: 4 clients, {c004} × {} KiB chunks",
-            s004 >> 10
-        ),
-        4,
-        c004,
-        s004,
-        base,
-    )?);
     let (c8, s8) = if smoke {
         (16, 256 << 10)
     } else {
         (256, 1 << 20)
     };
-    rows.push(swarm_row(
-        &format!(
-            "P2PTracker++ swarm: 8 clients, {c8} × {} KiB chunks",
-            s8 >> 10
-        ),
-        8,
-        c8,
-        s8,
-        base,
-    )?);
-    rows.push(one_file_p2ptracker(one_mib << 20, base)?);
-    rows.push(one_file_fileapp(one_mib << 20, base)?);
-    rows.push(one_file_bittrickle(one_mib << 20, base)?);
     let (load_secs, conns) = if smoke {
         (0.5, vec![100])
     } else {
         (5.0, vec![1_000, 10_000])
     };
+    let one = one_mib << 20;
+    type Scenario<'a> = Box<dyn Fn() -> Result<Row, Box<dyn std::error::Error>> + 'a>;
+    let mut scenarios: Vec<(&str, Scenario)> = vec![
+        (
+            "swarm4",
+            Box::new(|| {
+                swarm_row(
+                    &format!(
+                        "P2PTracker++ swarm: 4 clients, {c004} × {} KiB chunks",
+                        s004 >> 10
+                    ),
+                    4,
+                    c004,
+                    s004,
+                    base,
+                )
+            }),
+        ),
+        (
+            "swarm8",
+            Box::new(|| {
+                swarm_row(
+                    &format!(
+                        "P2PTracker++ swarm: 8 clients, {c8} × {} KiB chunks",
+                        s8 >> 10
+                    ),
+                    8,
+                    c8,
+                    s8,
+                    base,
+                )
+            }),
+        ),
+        (
+            "one-p2ptracker",
+            Box::new(|| one_file_p2ptracker(one, base)),
+        ),
+        ("one-fileapp", Box::new(|| one_file_fileapp(one, base))),
+        (
+            "one-bittrickle",
+            Box::new(|| one_file_bittrickle(one, base)),
+        ),
+    ];
     for c in conns {
-        rows.push(tracker_load(c, load_secs)?);
+        scenarios.push(("load-tracker", Box::new(move || tracker_load(c, load_secs))));
     }
-    rows.push(bittrickle_load(load_secs)?);
-    rows.push(tracker_memory(if smoke { 10_000 } else { 1_000_000 })?);
-    rows.push(idle_client_memory()?);
+    scenarios.push(("load-bittrickle", Box::new(|| bittrickle_load(load_secs))));
+    scenarios.push((
+        "mem-tracker",
+        Box::new(|| tracker_memory(if smoke { 10_000 } else { 1_000_000 })),
+    ));
+    scenarios.push(("mem-client", Box::new(idle_client_memory)));
+    let mut rows = Vec::new();
+    for (key, run) in &scenarios {
+        if key.contains(only.as_str()) {
+            rows.push(run()?);
+        }
+    }
     println!("| scenario | peershare | baseline (same run) | ratio | target |");
     println!("|---|---|---|---|---|");
     for r in &rows {

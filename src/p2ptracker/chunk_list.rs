@@ -176,12 +176,17 @@ impl ChunkList {
 
     /// Writes the list to `<folder>/local_chunks.txt` atomically (temp file, fsync, rename).
     pub fn save(&self, folder: &Path) -> io::Result<()> {
-        let tmp = folder.join(format!(".{FILE_NAME}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(self.render().as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, folder.join(FILE_NAME))
+        write_atomically(folder, &self.render())
     }
+}
+
+/// Writes `text` as `<folder>/local_chunks.txt`: temp file, fsync, rename.
+pub fn write_atomically(folder: &Path, text: &str) -> io::Result<()> {
+    let tmp = folder.join(format!(".{FILE_NAME}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, folder.join(FILE_NAME))
 }
 
 #[cfg(test)]

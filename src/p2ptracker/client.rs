@@ -28,7 +28,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Downloads running at once (spec §5).
@@ -105,7 +105,7 @@ struct Shared {
     log: EventLog,
     verbose: bool,
     shutdown: Shutdown,
-    list: Mutex<ChunkList>,
+    list: ListWriter,
     held: Mutex<HashMap<u32, PathBuf>>,
     uploads: AtomicUsize,
     bytes_served: AtomicU64,
@@ -132,16 +132,64 @@ impl Shared {
 
     /// Files the received chunk: list rewrite first, then it becomes servable.
     fn land(&self, idx: u32) -> io::Result<()> {
-        {
-            let mut list = self
-                .list
-                .lock()
-                .map_err(|_| io::Error::other("the chunk list lock is poisoned"))?;
-            list.add_chunk(idx);
-            list.save(&self.folder)?;
-        }
+        self.list.add_and_save(&self.folder, idx)?;
         if let Ok(mut held) = self.held.lock() {
             held.insert(idx, self.folder.join(format!("chunk_{idx}")));
+        }
+        Ok(())
+    }
+}
+
+/// `local_chunks.txt` with group commit. Each landed chunk must be in the file on disk before it
+/// is announced, and every rewrite is fsynced; with five downloads landing at once, one fsync under
+/// a lock per chunk serialised them all. Instead a chunk that lands while a rewrite is in flight
+/// waits for the next rewrite, which covers every chunk added meanwhile.
+struct ListWriter {
+    state: Mutex<ListState>,
+    saved: Condvar,
+}
+
+struct ListState {
+    list: ChunkList,
+    added: u64,
+    saved: u64,
+    saving: bool,
+}
+
+impl ListWriter {
+    fn new(list: ChunkList) -> ListWriter {
+        ListWriter {
+            state: Mutex::new(ListState {
+                list,
+                added: 0,
+                saved: 0,
+                saving: false,
+            }),
+            saved: Condvar::new(),
+        }
+    }
+
+    /// Adds `<idx>,chunk_<idx>` and returns once a rewrite containing it is on disk.
+    fn add_and_save(&self, folder: &Path, idx: u32) -> io::Result<()> {
+        let poisoned = || io::Error::other("the chunk list lock is poisoned");
+        let mut st = self.state.lock().map_err(|_| poisoned())?;
+        st.list.add_chunk(idx);
+        st.added += 1;
+        let mine = st.added;
+        while st.saved < mine {
+            if st.saving {
+                st = self.saved.wait(st).map_err(|_| poisoned())?;
+                continue;
+            }
+            st.saving = true;
+            let (text, upto) = (st.list.render(), st.added);
+            drop(st);
+            let written = chunk_list::write_atomically(folder, &text);
+            st = self.state.lock().map_err(|_| poisoned())?;
+            st.saving = false;
+            self.saved.notify_all();
+            written?;
+            st.saved = st.saved.max(upto);
         }
         Ok(())
     }
@@ -516,7 +564,7 @@ pub fn run(
         log: config.log.clone(),
         verbose: config.verbose,
         shutdown: shutdown.clone(),
-        list: Mutex::new(list),
+        list: ListWriter::new(list),
         held: Mutex::new(held),
         uploads: AtomicUsize::new(0),
         bytes_served: AtomicU64::new(0),
