@@ -913,7 +913,7 @@ fn client_connects_to_peers_without_disconnecting_from_the_tracker() {
 fn client_transfers_some_files_from_peer_clients() {
     // Two layouts: overlapping holdings, and interleaved ones.
     for layout in [
-        vec![("A", vec![1, 2, 3]), ("B", vec![3, 4])],
+        vec![("A", vec![1, 2, 3]), ("B", vec![3, 4, 5])],
         vec![("A", vec![1, 3, 5]), ("B", vec![2, 4])],
     ] {
         let tmp = tempfile::tempdir().unwrap();
@@ -1481,16 +1481,21 @@ fn client_keeps_serving_after_completion_and_exit_when_complete_exits_0() {
     let (_t, port) = start_tracker(tmp.path());
     let a = make_folder(tmp.path(), "A", 3, &[1, 2], default_size);
     let b = make_folder(tmp.path(), "B", 3, &[3], default_size);
+    let c = make_folder(tmp.path(), "C", 3, &[], default_size);
     let (mut pa, aport) = start_client(tmp.path(), &a, "A", port, 0, &[]);
-    let (mut pb, _) = start_client(tmp.path(), &b, "B", port, 0, &["--exit-when-complete"]);
-    assert_eq!(pb.wait_exit(60), Some(0));
-    assert_complete(&b, 3, default_size);
-    assert!(!pb.stdout.text().contains("serving chunks"));
+    let (_pb, _) = start_client(tmp.path(), &b, "B", port, 0, &[]);
+    let (mut pc, _) = start_client(tmp.path(), &c, "C", port, 0, &["--exit-when-complete"]);
+    assert_eq!(pc.wait_exit(60), Some(0));
+    assert_complete(&c, 3, default_size);
+    let out = pc.stdout.text();
+    assert!(out.contains(&format!("all 3 chunks present in {}", c.display())));
+    assert!(!out.contains("serving chunks"), "{out}");
     let out = pa.wait_stdout(
         &format!("serving chunks on localhost:{aport} until Ctrl-C"),
         60,
     );
     assert!(out.contains(&format!("all 3 chunks present in {}", a.display())));
+    assert!(out.contains("chunk 3 received from localhost:"), "{out}");
     assert_complete(&a, 3, default_size);
     thread::sleep(Duration::from_millis(300));
     assert!(pa.child.try_wait().unwrap().is_none(), "A exited");
