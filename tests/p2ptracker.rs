@@ -79,7 +79,13 @@ fn default_size(idx: u32) -> usize {
 }
 
 /// `<root>/<name>/` with `chunk_<i>` for every held chunk and a `local_chunks.txt` naming them.
-fn make_folder(root: &Path, name: &str, total: u32, held: &[u32], size: fn(u32) -> usize) -> PathBuf {
+fn make_folder(
+    root: &Path,
+    name: &str,
+    total: u32,
+    held: &[u32],
+    size: fn(u32) -> usize,
+) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut list = String::new();
@@ -225,6 +231,8 @@ struct Msg {
 enum Answer {
     Reply(String),
     Close,
+    /// Never answer (a wedged tracker).
+    Silent,
 }
 
 /// Decides the answer to `WHERE_CHUNK,<idx>`, the `nth` (0-based) time that index is asked.
@@ -284,7 +292,10 @@ fn split_msgs(text: &str) -> Vec<String> {
 
 impl FakeTracker {
     fn start(responder: impl Fn(u32, usize) -> Answer + Send + Sync + 'static) -> FakeTracker {
-        Self::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), Arc::new(responder))
+        Self::start_on(
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            Arc::new(responder),
+        )
     }
 
     fn start_on(listener: TcpListener, responder: Responder) -> FakeTracker {
@@ -331,8 +342,7 @@ impl FakeTracker {
                     at,
                     text: m.clone(),
                 });
-                let Some(idx) = m.strip_prefix("WHERE_CHUNK,").and_then(|i| i.parse().ok())
-                else {
+                let Some(idx) = m.strip_prefix("WHERE_CHUNK,").and_then(|i| i.parse().ok()) else {
                     continue;
                 };
                 let nth = {
@@ -347,6 +357,7 @@ impl FakeTracker {
                             break;
                         }
                     }
+                    Answer::Silent => {}
                     Answer::Close => {
                         let _ = stream.shutdown(Shutdown::Both);
                         st.eofs.lock().unwrap().push(conn);
@@ -623,15 +634,9 @@ fn tracker_answers_both_holders_in_registration_order_when_two_clients_have_the_
     a.announce(1, "localhost", 7002);
     assert_eq!(a.ask("1"), "GET_CHUNK_FROM,1,localhost,7002");
     b.announce(1, "localhost", 7001);
-    assert_eq!(
-        b.ask("1"),
-        "GET_CHUNK_FROM,1,localhost,7002,localhost,7001"
-    );
+    assert_eq!(b.ask("1"), "GET_CHUNK_FROM,1,localhost,7002,localhost,7001");
     let mut c = Raw::connect(port);
-    assert_eq!(
-        c.ask("1"),
-        "GET_CHUNK_FROM,1,localhost,7002,localhost,7001"
-    );
+    assert_eq!(c.ask("1"), "GET_CHUNK_FROM,1,localhost,7002,localhost,7001");
 }
 
 #[test]
@@ -836,10 +841,7 @@ fn tracker_logs_received_and_sent_lines_with_localhost_and_no_spaces() {
     a.announce(1, "localhost", 7001);
     a.expect_silence(100);
     // The reply echoes the ip as announced; the log writes localhost.
-    assert_eq!(
-        a.ask("1"),
-        "GET_CHUNK_FROM,1,localhost,7001,127.0.0.1,7002"
-    );
+    assert_eq!(a.ask("1"), "GET_CHUNK_FROM,1,localhost,7001,127.0.0.1,7002");
     let path = tmp.path().join("logs.log");
     // The sent line is written after the reply: wait for it before the next question.
     wait_for("the GET_CHUNK_FROM log line", 5, || {
@@ -958,13 +960,19 @@ fn client_asks_peers_only_for_chunks_it_lacks_and_only_holders_named_by_the_trac
     let p2 = FakePeer::start(serving(default_size));
     let p3 = FakePeer::start(serving(default_size)); // never named
     let (pp1, pp2) = (p1.port, p2.port);
+    let own_port = Arc::new(AtomicUsize::new(0));
+    let own2 = own_port.clone();
+    // For chunk 4 the tracker also names the asking client itself, first.
     let ft = FakeTracker::start(move |i, _| match i {
         2 => holders(2, &[pp1]),
-        4 => holders(4, &[pp2]),
+        4 => {
+            wait_for("the client's port", 10, || own2.load(Ordering::SeqCst) != 0);
+            holders(4, &[own2.load(Ordering::SeqCst) as u16, pp2])
+        }
         _ => unknown(i),
     });
     let (tmp, folder) = client_dir(4, &[1, 3]);
-    let (mut c, _) = start_client(
+    let (mut c, own) = start_client(
         tmp.path(),
         &folder,
         "c1",
@@ -972,8 +980,14 @@ fn client_asks_peers_only_for_chunks_it_lacks_and_only_holders_named_by_the_trac
         0,
         &["--exit-when-complete"],
     );
+    own_port.store(own as usize, Ordering::SeqCst);
     assert_eq!(c.wait_exit(20), Some(0));
     assert_complete(&folder, 4, default_size);
+    let log = std::fs::read_to_string(tmp.path().join("logs.log")).unwrap();
+    assert!(
+        !log.contains(&format!("REQUEST_CHUNK,4,localhost,{own}")),
+        "{log}"
+    );
     assert_eq!(p1.requests(), vec!["REQUEST_CHUNK,2"]);
     assert_eq!(p2.requests(), vec!["REQUEST_CHUNK,4"]);
     assert_eq!(p3.conns(), 0);
@@ -1030,13 +1044,12 @@ fn client_sends_each_message_in_one_write_without_terminator_and_paces_after_loc
 fn client_polls_unknown_chunks_until_they_appear() {
     let peer = FakePeer::start(serving(default_size));
     let pp = peer.port;
-    // Chunk 2 is unknown twice, then appears.
-    let ft = FakeTracker::start(move |i, nth| {
-        if nth < 2 {
-            unknown(i)
-        } else {
-            holders(i, &[pp])
-        }
+    // Chunk 2 is unknown (with a trailing CRLF, as some trackers send), then the tracker
+    // answers about another chunk (which counts as unknown), then chunk 2 appears.
+    let ft = FakeTracker::start(move |i, nth| match nth {
+        0 => Answer::Reply(format!("CHUNK_LOCATION_UNKNOWN,{i}\r\n")),
+        1 => Answer::Reply(format!("GET_CHUNK_FROM,{},localhost,{pp}", i * 10)),
+        _ => holders(i, &[pp]),
     });
     let (tmp, folder) = client_dir(2, &[1]);
     let (mut c, _) = start_client(
@@ -1057,7 +1070,11 @@ fn client_polls_unknown_chunks_until_they_appear() {
         .collect();
     assert_eq!(asks.len(), 3);
     for w in asks.windows(2) {
-        assert!(w[1] - w[0] >= Duration::from_millis(950), "{:?}", w[1] - w[0]);
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(950),
+            "{:?}",
+            w[1] - w[0]
+        );
     }
     assert_eq!(peer.requests(), vec!["REQUEST_CHUNK,2"]);
 }
@@ -1145,7 +1162,9 @@ fn client_rewrites_local_chunks_atomically_before_lastchunk_and_resumes_after_re
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        names.iter().all(|n| n.starts_with("chunk_") || n == "local_chunks.txt"),
+        names
+            .iter()
+            .all(|n| n.starts_with("chunk_") || n == "local_chunks.txt"),
         "leftover files: {names:?}"
     );
     // Run 3: with the full list it asks for nothing.
@@ -1178,7 +1197,12 @@ fn client_tolerates_crlf_blank_lines_and_spaces_in_local_chunks() {
     let texts = ft.texts();
     assert_eq!(
         &texts[..4],
-        &[lc(1, own), lc(2, own), "WHERE_CHUNK,3".into(), "WHERE_CHUNK,4".into()]
+        &[
+            lc(1, own),
+            lc(2, own),
+            "WHERE_CHUNK,3".into(),
+            "WHERE_CHUNK,4".into()
+        ]
     );
     assert!(!c.stderr.text().contains("warning"), "{}", c.stderr.text());
 }
@@ -1220,10 +1244,7 @@ fn client_treats_empty_or_chunk_not_found_payload_as_failure() {
     assert_complete(&folder, 3, default_size);
     assert_eq!(*clean_at_retry.lock().unwrap(), Some(true));
     // The refusing holders were asked, and their payloads were not announced as chunks.
-    assert_eq!(
-        empty.requests(),
-        vec!["REQUEST_CHUNK,2", "REQUEST_CHUNK,2"]
-    );
+    assert_eq!(empty.requests(), vec!["REQUEST_CHUNK,2", "REQUEST_CHUNK,2"]);
     let nf: HashSet<String> = not_found.requests().into_iter().collect();
     assert_eq!(
         nf,
@@ -1259,10 +1280,9 @@ fn client_fetches_from_the_next_holder_after_a_peer_resets_mid_chunk() {
     assert_eq!(good.requests(), vec!["REQUEST_CHUNK,2"]);
     assert_eq!(ft.count("WHERE_CHUNK,2"), 1);
     assert_complete(&folder, 2, size);
-    assert!(c
-        .stdout
-        .text()
-        .contains(&format!("chunk 2 received from localhost:{pg} (262144 bytes)")));
+    assert!(c.stdout.text().contains(&format!(
+        "chunk 2 received from localhost:{pg} (262144 bytes)"
+    )));
 }
 
 #[test]
@@ -1299,18 +1319,58 @@ fn client_exits_1_with_one_error_line_when_local_chunks_has_no_lastchunk() {
 fn client_warns_about_a_bad_local_chunks_line_and_continues() {
     let ft = FakeTracker::start(|i, _| unknown(i));
     let (tmp, folder) = client_dir(3, &[1]);
+    // Line 3 names a file outside the folder: refused by the sanitiser, never served.
+    std::fs::write(tmp.path().join("secret"), b"outside the folder").unwrap();
     std::fs::write(
         folder.join("local_chunks.txt"),
-        "1,chunk_1\nnonsense\n3,LASTCHUNK\n",
+        "1,chunk_1\nnonsense\n2,../secret\n3,LASTCHUNK\n",
     )
     .unwrap();
     let (c, own) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
     c.wait_stderr("warning: local_chunks.txt line 2 ignored", 10);
+    c.wait_stderr("warning: local_chunks.txt line 3 ignored", 10);
     wait_for("a WHERE_CHUNK round", 10, || ft.wheres().len() >= 2);
     assert_eq!(
         &ft.texts()[..3],
         &[lc(1, own), "WHERE_CHUNK,2".into(), "WHERE_CHUNK,3".into()]
     );
+    assert!(raw_request(own, b"REQUEST_CHUNK,2").is_empty());
+    assert_eq!(
+        raw_request(own, b"REQUEST_CHUNK,1"),
+        chunk_data(1, default_size(1))
+    );
+}
+
+#[test]
+fn client_usage_errors_exit_2_and_unusable_folders_exit_1_with_one_error_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = make_folder(tmp.path(), "c", 2, &[1], default_size);
+    let f = folder.to_str().unwrap();
+    let missing = tmp.path().join("nope");
+    let m = missing.to_str().unwrap();
+    let empty = tmp.path().join("empty"); // a folder without local_chunks.txt
+    std::fs::create_dir(&empty).unwrap();
+    let e = empty.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["-folder", f, "-transfer_port", "0", "-name", "a,b"], 2),
+        (vec!["-folder", f, "-transfer_port", "0", "-name", "a b"], 2),
+        (vec!["-folder", f, "-transfer_port", "0", "-name", ""], 2),
+        (vec!["-folder", f, "-transfer_port", "0"], 2),
+        (vec!["-folder", f, "-transfer_port", "x", "-name", "a"], 2),
+        (vec!["-folder", m, "-transfer_port", "0", "-name", "a"], 1),
+        (vec!["-folder", e, "-transfer_port", "0", "-name", "a"], 1),
+    ];
+    for (extra, code) in cases {
+        let mut args = vec!["p2ptracker", "client"];
+        args.extend(extra.iter().copied());
+        args.extend(["--tracker", "127.0.0.1:9", "--pace-ms", "0"]);
+        let mut p = Proc::start_env(tmp.path(), &args, &[("RUST_LOG", "off")]);
+        assert_eq!(p.wait_exit(10), Some(code), "{args:?}");
+        thread::sleep(Duration::from_millis(100));
+        let err = p.stderr.text();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -1329,7 +1389,10 @@ fn client_reconnects_and_reannounces_after_tracker_restart() {
     let (c, own) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
     c.wait_stdout(&all_present(3), 20);
     ft.wait_count(&lc(3, own), 1, 5);
-    assert_eq!(ft.texts_on(0), vec![lc(1, own), lc(2, own), "WHERE_CHUNK,3".into()]);
+    assert_eq!(
+        ft.texts_on(0),
+        vec![lc(1, own), lc(2, own), "WHERE_CHUNK,3".into()]
+    );
     assert_eq!(
         ft.texts_on(1),
         vec![lc(1, own), lc(2, own), "WHERE_CHUNK,3".into(), lc(3, own)]
@@ -1410,7 +1473,10 @@ fn check_swarm_log(text: &str, total: u32, clients: &HashMap<String, u16>) -> us
         if f[0] == "P2PTracker" {
             match f[1] {
                 "LOCAL_CHUNKS" => {
-                    assert!(f.len() == 5 && f[3] == "localhost" && port_ok(f[4]), "{line:?}")
+                    assert!(
+                        f.len() == 5 && f[3] == "localhost" && port_ok(f[4]),
+                        "{line:?}"
+                    )
                 }
                 "WHERE_CHUNK" | "CHUNK_LOCATION_UNKNOWN" => assert_eq!(f.len(), 3, "{line:?}"),
                 "GET_CHUNK_FROM" => {
@@ -1566,7 +1632,9 @@ fn client_exits_0_on_ctrl_c_and_leaves_no_part_files() {
     let ft = FakeTracker::start(move |i, _| holders(i, &[sp]));
     let (tmp, folder) = client_dir(2, &[1]);
     let (mut c, _) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
-    wait_for("half of chunk 2 sent", 10, || half_sent.load(Ordering::SeqCst));
+    wait_for("half of chunk 2 sent", 10, || {
+        half_sent.load(Ordering::SeqCst)
+    });
     wait_for("chunk_2.part", 10, || folder.join("chunk_2.part").exists());
     c.interrupt();
     assert_eq!(c.wait_exit(10), Some(0));
@@ -1577,6 +1645,27 @@ fn client_exits_0_on_ctrl_c_and_leaves_no_part_files() {
         std::fs::read_to_string(folder.join("local_chunks.txt")).unwrap(),
         "1,chunk_1\n2,LASTCHUNK\n"
     );
+}
+
+#[test]
+fn client_exits_0_on_ctrl_c_while_waiting_for_a_silent_tracker() {
+    let ft = FakeTracker::start(|_, _| Answer::Silent);
+    let (tmp, folder) = client_dir(2, &[1]);
+    let (mut c, _) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
+    ft.wait_count("WHERE_CHUNK,2", 1, 10);
+    thread::sleep(Duration::from_millis(200));
+    c.interrupt();
+    // Well before the 10 s reply timeout.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while c.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "Ctrl-C ignored while waiting for a reply"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.wait_exit(1), Some(0));
+    assert!(part_files(&folder).is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1680,20 +1769,16 @@ fn clients_upload_and_download_at_the_same_time() {
 
 #[test]
 fn small_chunk_files_succeed() {
-    swarm(
-        6,
-        &[("A", &[1, 2, 3]), ("B", &[4, 5]), ("C", &[6])],
-        |i| [1, 2, 15, 100, 1000, 1024][i as usize - 1],
-    );
+    swarm(6, &[("A", &[1, 2, 3]), ("B", &[4, 5]), ("C", &[6])], |i| {
+        [1, 2, 15, 100, 1000, 1024][i as usize - 1]
+    });
 }
 
 #[test]
 fn large_chunk_files_succeed() {
-    swarm(
-        3,
-        &[("A", &[1]), ("B", &[2]), ("C", &[3])],
-        |_| 8 * 1024 * 1024,
-    );
+    swarm(3, &[("A", &[1]), ("B", &[2]), ("C", &[3])], |_| {
+        8 * 1024 * 1024
+    });
 }
 
 #[test]
