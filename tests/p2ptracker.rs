@@ -1112,6 +1112,49 @@ fn client_runs_at_most_five_downloads_and_spreads_them_over_holders() {
 }
 
 #[test]
+fn client_starts_the_chunk_with_fewest_holders_first_when_slots_free_up() {
+    let slow = || {
+        PeerMode::Serve(
+            Arc::new(|i| chunk_data(i, default_size(i))),
+            Duration::from_millis(400),
+        )
+    };
+    let p1 = FakePeer::start(slow());
+    let p2 = FakePeer::start(slow());
+    let (pp1, pp2) = (p1.port, p2.port);
+    // 2..=6 fill the five slots at once; of the rest, 11..=13 have one holder, 7..=10 two.
+    let ft = FakeTracker::start(move |i, _| {
+        if i >= 11 {
+            holders(i, &[pp1])
+        } else {
+            holders(i, &[pp1, pp2])
+        }
+    });
+    let (tmp, folder) = client_dir(13, &[1]);
+    let (mut c, _) = start_client(
+        tmp.path(),
+        &folder,
+        "c1",
+        ft.port,
+        0,
+        &["--exit-when-complete"],
+    );
+    assert_eq!(c.wait_exit(30), Some(0));
+    assert_complete(&folder, 13, default_size);
+    let log = std::fs::read_to_string(tmp.path().join("logs.log")).unwrap();
+    let order: Vec<u32> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("c1,REQUEST_CHUNK,"))
+        .map(|r| r.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(order.len(), 12, "{log}");
+    let first: BTreeSet<u32> = order[..5].iter().copied().collect();
+    assert_eq!(first, (2..=6).collect(), "{order:?}");
+    let next: BTreeSet<u32> = order[5..8].iter().copied().collect();
+    assert_eq!(next, (11..=13).collect(), "{order:?}");
+}
+
+#[test]
 fn client_rewrites_local_chunks_atomically_before_lastchunk_and_resumes_after_restart() {
     let peer = FakePeer::start(serving(default_size));
     let pp = peer.port;
@@ -1323,12 +1366,19 @@ fn client_warns_about_a_bad_local_chunks_line_and_continues() {
     std::fs::write(tmp.path().join("secret"), b"outside the folder").unwrap();
     std::fs::write(
         folder.join("local_chunks.txt"),
-        "1,chunk_1\nnonsense\n2,../secret\n3,LASTCHUNK\n",
+        "1,chunk_1\nnonsense\n2,../secret\n3,gone.bin\n3,LASTCHUNK\n",
     )
     .unwrap();
     let (c, own) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
     c.wait_stderr("warning: local_chunks.txt line 2 ignored", 10);
     c.wait_stderr("warning: local_chunks.txt line 3 ignored", 10);
+    // A listed file that is missing makes its chunk missing, with a warning naming the line.
+    let err = c.wait_stderr("gone.bin", 10);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: ") && l.contains("line 4") && l.contains("gone.bin")),
+        "{err}"
+    );
     wait_for("a WHERE_CHUNK round", 10, || ft.wheres().len() >= 2);
     assert_eq!(
         &ft.texts()[..3],
