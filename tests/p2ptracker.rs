@@ -1230,9 +1230,11 @@ fn client_rewrites_local_chunks_atomically_before_lastchunk_and_resumes_after_re
 fn client_tolerates_crlf_blank_lines_and_spaces_in_local_chunks() {
     let ft = FakeTracker::start(|i, _| unknown(i));
     let (tmp, folder) = client_dir(4, &[1, 2]);
+    // Chunk 1 lives under another name, as in the assignment's sample folders.
+    std::fs::rename(folder.join("chunk_1"), folder.join("part one.bin")).unwrap();
     std::fs::write(
         folder.join("local_chunks.txt"),
-        "\r\n 1 , chunk_1 \r\n\r\n4 , LASTCHUNK\r\n   \r\n2,  chunk_2\r\n\r\n",
+        "\r\n 1 , part one.bin \r\n\r\n4 , LASTCHUNK\r\n   \r\n2,  chunk_2\r\n\r\n",
     )
     .unwrap();
     let (c, own) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
@@ -1248,6 +1250,10 @@ fn client_tolerates_crlf_blank_lines_and_spaces_in_local_chunks() {
         ]
     );
     assert!(!c.stderr.text().contains("warning"), "{}", c.stderr.text());
+    assert_eq!(
+        raw_request(own, b"REQUEST_CHUNK,1"),
+        chunk_data(1, default_size(1))
+    );
 }
 
 #[test]
@@ -1401,10 +1407,12 @@ fn client_usage_errors_exit_2_and_unusable_folders_exit_1_with_one_error_line() 
     let empty = tmp.path().join("empty"); // a folder without local_chunks.txt
     std::fs::create_dir(&empty).unwrap();
     let e = empty.to_str().unwrap();
+    let long = "n".repeat(65);
     let cases: Vec<(Vec<&str>, i32)> = vec![
         (vec!["-folder", f, "-transfer_port", "0", "-name", "a,b"], 2),
         (vec!["-folder", f, "-transfer_port", "0", "-name", "a b"], 2),
         (vec!["-folder", f, "-transfer_port", "0", "-name", ""], 2),
+        (vec!["-folder", f, "-transfer_port", "0", "-name", &long], 2),
         (vec!["-folder", f, "-transfer_port", "0"], 2),
         (vec!["-folder", f, "-transfer_port", "x", "-name", "a"], 2),
         (vec!["-folder", m, "-transfer_port", "0", "-name", "a"], 1),
