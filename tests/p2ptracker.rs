@@ -1045,11 +1045,12 @@ fn client_polls_unknown_chunks_until_they_appear() {
     let peer = FakePeer::start(serving(default_size));
     let pp = peer.port;
     // Chunk 2 is unknown (with a trailing CRLF, as some trackers send), then the tracker
-    // answers about another chunk (which counts as unknown), then chunk 2 appears.
+    // answers about another chunk (which counts as unknown), then chunk 2 appears (with a
+    // trailing LF).
     let ft = FakeTracker::start(move |i, nth| match nth {
         0 => Answer::Reply(format!("CHUNK_LOCATION_UNKNOWN,{i}\r\n")),
         1 => Answer::Reply(format!("GET_CHUNK_FROM,{},localhost,{pp}", i * 10)),
-        _ => holders(i, &[pp]),
+        _ => Answer::Reply(format!("GET_CHUNK_FROM,{i},localhost,{pp}\n")),
     });
     let (tmp, folder) = client_dir(2, &[1]);
     let (mut c, _) = start_client(
