@@ -1083,16 +1083,32 @@ fn client_polls_unknown_chunks_until_they_appear() {
 #[test]
 fn client_runs_at_most_five_downloads_and_spreads_them_over_holders() {
     let total = Arc::new(Conc::default());
+    // Transfers last until the tracker has answered about every chunk, then 300 ms more: the
+    // client could run all ten at once if it did not limit itself.
+    let all_asked = Arc::new(AtomicBool::new(false));
     let slow = || {
+        let gate = all_asked.clone();
         PeerMode::Serve(
-            Arc::new(|i| chunk_data(i, default_size(i))),
-            Duration::from_millis(500),
+            Arc::new(move |i| {
+                wait_for("WHERE_CHUNK,11 answered", 20, || {
+                    gate.load(Ordering::SeqCst)
+                });
+                thread::sleep(Duration::from_millis(300));
+                chunk_data(i, default_size(i))
+            }),
+            Duration::ZERO,
         )
     };
     let p1 = FakePeer::start_shared(slow(), Some(total.clone()));
     let p2 = FakePeer::start_shared(slow(), Some(total.clone()));
     let (pp1, pp2) = (p1.port, p2.port);
-    let ft = FakeTracker::start(move |i, _| holders(i, &[pp1, pp2]));
+    let asked = all_asked.clone();
+    let ft = FakeTracker::start(move |i, _| {
+        if i == 11 {
+            asked.store(true, Ordering::SeqCst);
+        }
+        holders(i, &[pp1, pp2])
+    });
     let (tmp, folder) = client_dir(11, &[1]);
     let (mut c, _) = start_client(
         tmp.path(),
@@ -1114,17 +1130,31 @@ fn client_runs_at_most_five_downloads_and_spreads_them_over_holders() {
 
 #[test]
 fn client_starts_the_chunk_with_fewest_holders_first_when_slots_free_up() {
+    // Transfers are held until the tracker has answered about every chunk (plus a margin), so
+    // no slot frees up before all holder counts are known.
+    let all_asked = Arc::new(AtomicBool::new(false));
     let slow = || {
+        let gate = all_asked.clone();
         PeerMode::Serve(
-            Arc::new(|i| chunk_data(i, default_size(i))),
-            Duration::from_millis(400),
+            Arc::new(move |i| {
+                wait_for("WHERE_CHUNK,13 answered", 20, || {
+                    gate.load(Ordering::SeqCst)
+                });
+                thread::sleep(Duration::from_millis(200));
+                chunk_data(i, default_size(i))
+            }),
+            Duration::ZERO,
         )
     };
     let p1 = FakePeer::start(slow());
     let p2 = FakePeer::start(slow());
     let (pp1, pp2) = (p1.port, p2.port);
     // 2..=6 fill the five slots at once; of the rest, 11..=13 have one holder, 7..=10 two.
+    let asked = all_asked.clone();
     let ft = FakeTracker::start(move |i, _| {
+        if i == 13 {
+            asked.store(true, Ordering::SeqCst);
+        }
         if i >= 11 {
             holders(i, &[pp1])
         } else {
