@@ -6,7 +6,8 @@
 //! thread and reports back over a crossbeam channel, so the tracker conversation never waits on
 //! a peer. Pacing: after every `LOCAL_CHUNKS` the tracker thread pauses `pace`; after a
 //! `WHERE_CHUNK` it sends nothing until the reply is in, so strict trackers never see two messages
-//! in one read.
+//! in one read. That wait (10 s at most) checks for shutdown every 200 ms, so Ctrl-C is prompt
+//! even with a tracker that never answers.
 //!
 //! Where the spec is loose: self is recognised in a holder list by our port together with a
 //! loopback ip (`localhost`, `127.x`); holders of a chunk are tried in the order
@@ -35,6 +36,8 @@ use std::time::{Duration, Instant};
 pub const MAX_PARALLEL: usize = 5;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shutdown is checked this often while waiting for a tracker reply.
+const REPLY_SLICE: Duration = Duration::from_millis(200);
 const PEER_IDLE: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
@@ -369,7 +372,7 @@ impl TrackerLink<'_> {
             self.shared
                 .log
                 .record(&[&self.shared.name, "WHERE_CHUNK", &idx.to_string()]);
-            let reply = tcp::read_once(stream, wire::MAX_REPLY, REPLY_TIMEOUT)?;
+            let reply = read_reply(stream, &self.shared.shutdown)?;
             if reply.is_empty() {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -399,6 +402,30 @@ impl TrackerLink<'_> {
             Ok(_) => {}
             Err(e) if crate::core::timed_out(&e) => {}
             Err(e) => self.lost(&e),
+        }
+    }
+}
+
+/// One read of the tracker's reply (up to [`wire::MAX_REPLY`] bytes, [`REPLY_TIMEOUT`]), waited
+/// for in short slices so Ctrl-C is not held up by a tracker that never answers.
+fn read_reply(stream: &mut TcpStream, shutdown: &Shutdown) -> io::Result<Vec<u8>> {
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        match tcp::read_once(stream, wire::MAX_REPLY, REPLY_SLICE) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if shutdown.is_triggered() {
+                    return Err(io::Error::new(io::ErrorKind::Interrupted, "shutting down"));
+                }
+                if Instant::now() >= deadline {
+                    return Err(e);
+                }
+            }
+            other => return other,
         }
     }
 }

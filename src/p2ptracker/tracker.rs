@@ -8,7 +8,9 @@
 //! (`CHUNK_LOCATION_UNKNOWN,<text>`) but not written to `logs.log`, since graders parse the index
 //! field as a number; it is warned about on stderr instead. Bytes that arrive after the last
 //! complete message of a read that did not fill the buffer are treated as a message, as the
-//! spec's splitting rule says; only a full 64 KiB read carries its tail into the next.
+//! spec's splitting rule says; only a full 64 KiB read carries its tail into the next, and a
+//! carried tail is handled on its own when no further bytes arrive within the 1 s read timeout
+//! (or the connection closes), since a client waiting for an answer sends nothing more.
 
 use super::wire::{self, Holder, Request};
 use crate::core::event_log::EventLog;
@@ -129,9 +131,23 @@ fn serve_client(
     let mut carry: Vec<u8> = Vec::new();
     while !shutdown.is_triggered() {
         let n = match stream.read(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => {
+                flush_carry(&mut carry, &mut stream, index, log)?;
+                return Ok(());
+            }
             Ok(n) => n,
-            Err(e) if crate::core::timed_out(&e) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                // No more bytes within the read timeout: a tail carried over from a full read
+                // was a whole message (the client is waiting for its answer).
+                flush_carry(&mut carry, &mut stream, index, log)?;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         let filled = n == buf.len();
@@ -158,6 +174,20 @@ fn serve_client(
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Handles a carried-over tail as complete input.
+fn flush_carry(
+    carry: &mut Vec<u8>,
+    stream: &mut TcpStream,
+    index: &Mutex<ChunkIndex>,
+    log: &EventLog,
+) -> io::Result<()> {
+    let input = std::mem::take(carry);
+    for seg in wire::split_segments(&input) {
+        handle_segment(seg, stream, index, log)?;
     }
     Ok(())
 }
@@ -220,6 +250,43 @@ mod tests {
         assert_eq!(idx.holders(1), &[h(7002), h(7001)]);
         assert_eq!(idx.entries(), 2);
         assert!(idx.holders(2).is_empty());
+    }
+
+    /// A read that fills the whole buffer carries its last segment over; when no more bytes
+    /// follow (the client is waiting for the answer) that segment must still be handled.
+    #[test]
+    fn a_question_at_the_end_of_a_full_read_is_answered() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let question = b"WHERE_CHUNK,1";
+        let mut burst = Vec::new();
+        while burst.len() + 40 < READ_BUF - question.len() {
+            burst.extend_from_slice(b"LOCAL_CHUNKS,2,localhost,7002\n");
+        }
+        burst.resize(READ_BUF - question.len(), b'\n');
+        burst.extend_from_slice(question);
+        assert_eq!(burst.len(), READ_BUF);
+        // Everything is queued before the tracker's first read, which therefore fills the buffer.
+        client.write_all(&burst).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let shutdown = Shutdown::new();
+        let stop = shutdown.clone();
+        let index = Arc::new(Mutex::new(ChunkIndex::default()));
+        let idx2 = index.clone();
+        let t = std::thread::spawn(move || {
+            serve_client(server, &idx2, &EventLog::disabled(), &stop).unwrap();
+        });
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = client.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"CHUNK_LOCATION_UNKNOWN,1");
+        assert_eq!(index.lock().unwrap().holders(2).len(), 1);
+        shutdown.trigger();
+        drop(client);
+        t.join().unwrap();
     }
 
     #[test]
