@@ -566,6 +566,84 @@ fn one_file_fileapp(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Er
     })
 }
 
+/// The port of the first `listening on 127.0.0.1:<port>` line in `text`.
+fn listening_port(text: &str) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(word_after(text, "listening on ")
+        .and_then(|a| a.rsplit(':').next())
+        .ok_or("no listening line")?
+        .to_string())
+}
+
+/// One file through Simple xFS: node 2 downloads from node 1, latency emulation off (0 ms).
+fn one_file_xfs(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>> {
+    let work = tempfile::tempdir()?;
+    let (d1, d2) = (work.path().join("d1"), work.path().join("d2"));
+    std::fs::create_dir_all(&d1)?;
+    std::fs::create_dir_all(&d2)?;
+    random_file(&d1.join("big.bin"), bytes >> 20, 17)?;
+    let tracker = Session::start(&["xfs", "tracker", "--port", "0"], work.path())?;
+    let taddr = format!(
+        "127.0.0.1:{}",
+        listening_port(&tracker.wait("listening on ", 1, 10)?)?
+    );
+    let node1 = Session::start(
+        &[
+            "xfs",
+            "node",
+            "127.0.0.1",
+            "0",
+            "d1",
+            "--tracker",
+            &taddr,
+            "--latency",
+            "lat.txt",
+        ],
+        work.path(),
+    )?;
+    let p1 = listening_port(&node1.wait("listening on ", 1, 10)?)?;
+    node1.wait("ACK", 1, 30)?;
+    let mut node2 = Session::start(
+        &[
+            "xfs",
+            "node",
+            "127.0.0.1",
+            "0",
+            "d2",
+            "--tracker",
+            &taddr,
+            "--latency",
+            "lat.txt",
+        ],
+        work.path(),
+    )?;
+    let p2 = listening_port(&node2.wait("listening on ", 1, 10)?)?;
+    node2.wait("ACK", 1, 30)?;
+    std::fs::write(
+        work.path().join("lat.txt"),
+        format!("127.0.0.1 {p2} 127.0.0.1 {p1} 0\n"),
+    )?;
+    let start = Instant::now();
+    node2.type_line("download big.bin")?;
+    node2.wait("File downloaded successfully", 1, 600)?;
+    let took = start.elapsed();
+    if peershare::core::digest::sha256_file(&d1.join("big.bin"))?
+        != peershare::core::digest::sha256_file(&d2.join("big.bin"))?
+    {
+        return Err("xFS download differs from the source".into());
+    }
+    let r = rate(bytes, took);
+    Ok(Row {
+        scenario: format!(
+            "one file, {} MiB, peer to peer: xFS download (MD5 checked)",
+            bytes >> 20
+        ),
+        subject: format!("{r:.0} MiB/s"),
+        baseline: format!("{base:.0} MiB/s"),
+        ratio: r / base,
+        target: "≥ 0.90× rate".into(),
+    })
+}
+
 /// BitTrickle server over UDP: driver threads keep a window of `lpf` requests in flight.
 fn bittrickle_load(secs: f64) -> Result<Row, Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
@@ -679,6 +757,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "one-bittrickle",
             Box::new(|| one_file_bittrickle(one, base)),
         ),
+        ("one-xfs", Box::new(|| one_file_xfs(one, base))),
     ];
     for c in conns {
         scenarios.push(("load-tracker", Box::new(move || tracker_load(c, load_secs))));
