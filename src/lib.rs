@@ -17,3 +17,4 @@
 pub mod core;
 pub mod demo;
 pub mod p2ptracker;
+pub mod torrent;

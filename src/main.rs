@@ -20,6 +20,9 @@ enum System {
     /// P2PTracker++: text-over-TCP tracker and chunk-gathering clients.
     #[command(name = "p2ptracker")]
     P2pTracker(peershare::p2ptracker::cli::Args),
+    /// BitTorrent-Python: UDP tracker and nodes exchanging pickled dicts.
+    #[command(name = "torrent")]
+    Torrent(peershare::torrent::cli::Args),
     /// A whole P2PTracker++ swarm on 127.0.0.1 in one process.
     Demo(peershare::demo::Args),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
     };
     match cli.system {
         System::P2pTracker(args) => peershare::p2ptracker::cli::run(args),
+        System::Torrent(args) => peershare::torrent::cli::run(args),
         System::Demo(args) => peershare::demo::run(args),
     }
 }
