@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Largest datagram an original node reads (`BUFFER_SIZE`): replies must fit.
 pub const ORIGINAL_BUFFER: usize = 9_216;
+/// Receive buffer of the tracker's socket.
+const TRACKER_RCVBUF: usize = 1 << 20;
 
 /// A node as the tracker knows it: its id and the address its datagram came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -263,6 +265,10 @@ pub fn run(
     shutdown: Shutdown,
 ) -> io::Result<()> {
     journal.log("***************** Tracker program started just right now! *****************");
+    // Every node's REGISTER, OWN and NEED lands on this one socket; bursts must not be dropped.
+    if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(TRACKER_RCVBUF) {
+        log::debug!("could not raise the receive buffer: {e}");
+    }
     let mut state = TrackerState::default();
     let mut next_sweep = Instant::now() + config.sweep_interval;
     let tick = config.sweep_interval.clamp(Duration::from_millis(1), Duration::from_millis(50));
