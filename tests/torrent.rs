@@ -80,7 +80,12 @@ fn need(sock: &UdpSocket, tracker: SocketAddr, node_id: i64, f: &str) -> Vec<Own
 fn listening(p: &Proc) -> SocketAddr {
     let err = p.wait_stderr("listening on ", 10);
     let at = err.find("listening on ").unwrap() + "listening on ".len();
-    err[at..].split_whitespace().next().unwrap().parse().unwrap()
+    err[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn start_tracker(dir: &Path, sweep_ms: u64) -> (Proc, SocketAddr) {
@@ -146,15 +151,26 @@ struct Behaviour {
 }
 
 impl TestOwner {
-    fn start(node_id: i64, filename: &str, data: Vec<u8>, tracker: SocketAddr, b: Behaviour) -> Self {
+    fn start(
+        node_id: i64,
+        filename: &str,
+        data: Vec<u8>,
+        tracker: SocketAddr,
+        b: Behaviour,
+    ) -> Self {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         send(&sock, &n2t(node_id, filename, Mode::Own), tracker);
         let owner = TestOwner {
             requests: Arc::default(),
             stop: Arc::default(),
         };
-        let (requests, stop, name) = (owner.requests.clone(), owner.stop.clone(), filename.to_string());
+        let (requests, stop, name) = (
+            owner.requests.clone(),
+            owner.stop.clone(),
+            filename.to_string(),
+        );
         std::thread::spawn(move || {
             let out = udp();
             let sent = AtomicUsize::new(0);
@@ -163,7 +179,7 @@ impl TestOwner {
             let dead = |pieces: usize| b.die_after.is_some_and(|d| pieces >= d);
             let emit = |bytes: Vec<u8>, to: SocketAddr| {
                 let k = sent.fetch_add(1, Ordering::SeqCst) + 1;
-                if b.drop_every.is_some_and(|n| k % n == 0) {
+                if b.drop_every.is_some_and(|n| k.is_multiple_of(n)) {
                     return;
                 }
                 let _ = out.send_to(&bytes, to);
@@ -207,7 +223,14 @@ impl TestOwner {
                             }
                             let piece = &data[start..(start + PIECE).min(e)];
                             emit(
-                                wire::encode_piece(node_id, src_node_id, &filename, range, k as i64, piece),
+                                wire::encode_piece(
+                                    node_id,
+                                    src_node_id,
+                                    &filename,
+                                    range,
+                                    k as i64,
+                                    piece,
+                                ),
                                 from,
                             );
                             pieces += 1;
@@ -245,7 +268,9 @@ impl Drop for TestOwner {
 /// Waits until the tracker lists `n` owners of `f`.
 fn wait_owners(tracker: SocketAddr, f: &str, n: usize) {
     let s = udp();
-    wait_for("owners at the tracker", 10, || need(&s, tracker, 999, f).len() == n);
+    wait_for("owners at the tracker", 10, || {
+        need(&s, tracker, 999, f).len() == n
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,7 +329,10 @@ fn expected_messages() -> HashMap<&'static str, Message> {
         ("size_answer_big", size(1, 3, "big.iso", 5_000_000_000)),
         ("range_request", chunk(3, 1, (0, 100_000), -1, None)),
         ("piece", chunk(1, 3, (0, 100_000), 5, Some(piece.clone()))),
-        ("piece_short", chunk(1, 3, (33, 67), 0, Some(piece[..34].to_vec()))),
+        (
+            "piece_short",
+            chunk(1, 3, (33, 67), 0, Some(piece[..34].to_vec())),
+        ),
         ("end_marker", chunk(1, 3, (0, 100_000), -1, None)),
         (
             "unicode_name",
@@ -322,7 +350,12 @@ fn fixture_lines() -> Vec<(String, u8, bool, Vec<u8>)> {
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&f[3][i..i + 2], 16).unwrap())
                 .collect();
-            (f[0].to_string(), f[1].parse().unwrap(), f[2] == "accept", bytes)
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2] == "accept",
+                bytes,
+            )
         })
         .collect()
 }
@@ -335,7 +368,11 @@ fn codec_decodes_python_protocol_2_3_4_5_dumps_of_every_message() {
     for (name, proto, accept, bytes) in &lines {
         let got = wire::parse(bytes);
         if *accept {
-            assert_eq!(got.as_ref().ok(), expected.get(name.as_str()), "{name} p{proto}");
+            assert_eq!(
+                got.as_ref().ok(),
+                expected.get(name.as_str()),
+                "{name} p{proto}"
+            );
             accepted += 1;
         } else {
             assert!(got.is_err(), "{name} p{proto} must be refused: {got:?}");
@@ -374,11 +411,19 @@ fn python_pickle_loads_every_encoded_message_to_the_expected_dict() {
     let expected = expected_messages();
     let mut input = String::new();
     for (name, msg) in &expected {
-        let hex: String = wire::encode(msg).iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = wire::encode(msg)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         input.push_str(&format!("{name} {hex}\n"));
     }
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(count(&text, "ok "), expected.len(), "{text}");
@@ -428,7 +473,10 @@ fn codec_rejects_truncated_oversized_deep_and_trailing_garbage_inputs_without_pa
         .collect();
     for bytes in &valid {
         for cut in 0..bytes.len() {
-            assert!(wire::parse(&bytes[..cut]).is_err(), "a truncated pickle parsed");
+            assert!(
+                wire::parse(&bytes[..cut]).is_err(),
+                "a truncated pickle parsed"
+            );
         }
         let mut trailing = bytes.clone();
         trailing.push(b'.');
@@ -522,18 +570,23 @@ fn codec_sends_range_as_tuple_and_addr_as_list() {
     };
     assert_eq!(
         pair[0].get("addr"),
-        Some(&Value::List(vec![Value::str("127.0.0.1"), Value::Int(5000)]))
+        Some(&Value::List(vec![
+            Value::str("127.0.0.1"),
+            Value::Int(5000)
+        ]))
     );
-    assert!(wire::encode(&Message::ChunkSharing {
-        src_node_id: 1,
-        dest_node_id: 2,
-        filename: "f".into(),
-        range: (0, 100_000),
-        idx: 13,
-        chunk: Some(vec![0; PIECE]),
-    })
-    .len()
-        <= 9_216);
+    assert!(
+        wire::encode(&Message::ChunkSharing {
+            src_node_id: 1,
+            dest_node_id: 2,
+            filename: "f".into(),
+            range: (0, 100_000),
+            idx: 13,
+            chunk: Some(vec![0; PIECE]),
+        })
+        .len()
+            <= 9_216
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -552,7 +605,10 @@ fn tracker_records_own_and_answers_need_with_owners_ranked_by_send_freq() {
     let got = need(&asker, tracker, 7, "f.txt");
     let ids: Vec<i64> = got.iter().map(|o| o.node_id).collect();
     assert_eq!(ids, vec![1, 2, 3], "ties keep OWN order");
-    assert_eq!(got[1].port, i64::from(owners[1].local_addr().unwrap().port()));
+    assert_eq!(
+        got[1].port,
+        i64::from(owners[1].local_addr().unwrap().port())
+    );
     assert_eq!(got[1].ip, "127.0.0.1");
     for (id, times) in [(3, 2), (2, 1)] {
         for _ in 0..times {
@@ -596,7 +652,10 @@ fn tracker_exit_removes_node_entries_and_logs() {
     send(&b, &n2t(2, "f", Mode::Own), tracker);
     send(&a, &n2t(1, "", Mode::Exit), tracker);
     t.wait_stdout("Node 1 exited torrent intentionally.", 10);
-    let ids: Vec<i64> = need(&b, tracker, 2, "f").iter().map(|o| o.node_id).collect();
+    let ids: Vec<i64> = need(&b, tracker, 2, "f")
+        .iter()
+        .map(|o| o.node_id)
+        .collect();
     assert_eq!(ids, vec![2]);
     assert!(need(&b, tracker, 2, "g").is_empty());
     // An EXIT from a key the tracker never saw is harmless.
@@ -627,9 +686,18 @@ fn tracker_sweep_removes_every_silent_node_and_logs_alive_and_left_lists() {
             }
         })
     };
-    t.wait_stdout("Node(s) [1, 2, 3] is in the torrent and node(s)[] have left.", 10);
-    t.wait_stdout("Node(s) [1] is in the torrent and node(s)[2, 3] have left.", 10);
-    let ids: Vec<i64> = need(&udp(), tracker, 5, "f").iter().map(|o| o.node_id).collect();
+    t.wait_stdout(
+        "Node(s) [1, 2, 3] is in the torrent and node(s)[] have left.",
+        10,
+    );
+    t.wait_stdout(
+        "Node(s) [1] is in the torrent and node(s)[2, 3] have left.",
+        10,
+    );
+    let ids: Vec<i64> = need(&udp(), tracker, 5, "f")
+        .iter()
+        .map(|o| o.node_id)
+        .collect();
     assert_eq!(ids, vec![1]);
     stop.store(true, Ordering::SeqCst);
     keep.join().unwrap();
@@ -695,7 +763,8 @@ fn tracker_drops_garbage_and_forbidden_pickles_and_keeps_serving() {
     let (t, tracker) = start_tracker(dir.path(), 60_000);
     let s = udp();
     s.send_to(b"hello", tracker).unwrap();
-    s.send_to(b"\x80\x04cos\nsystem\n(S'touch pwned'\ntR.", tracker).unwrap();
+    s.send_to(b"\x80\x04cos\nsystem\n(S'touch pwned'\ntR.", tracker)
+        .unwrap();
     s.send_to(&[], tracker).unwrap();
     let wrong = wire::encode(&Message::Node2Node {
         src_node_id: 1,
@@ -739,11 +808,13 @@ fn node_start_logs_and_sends_register_twice_then_every_interval() {
     }
     let out = n.wait_stdout("ENTER YOUR COMMAND!", 5);
     let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
-    assert!(lines[0].ends_with(
-        "]  ***************** Node program started just right now! *****************"
-    ));
+    assert!(lines[0]
+        .ends_with("]  ***************** Node program started just right now! *****************"));
     assert!(lines[1].ends_with("]  You entered Torrent."));
-    n.wait_stdout("I informed the tracker that I'm still alive in the torrent!", 5);
+    n.wait_stdout(
+        "I informed the tracker that I'm still alive in the torrent!",
+        5,
+    );
     let log = std::fs::read_to_string(dir.path().join("logs/node5.log")).unwrap();
     assert!(log.contains("]  You entered Torrent.\n"));
     assert!(!log.contains("ENTER YOUR COMMAND!"));
@@ -761,7 +832,10 @@ fn node_send_missing_file_logs_you_dont_have() {
     n.type_line("torrent -setMode send ../etc/passwd");
     n.wait_stdout("]  You don't have ../etc/passwd", 5);
     n.type_line("torrent -setMode send have.txt");
-    n.wait_stdout("You are free now! You are waiting for other nodes' requests!", 5);
+    n.wait_stdout(
+        "You are free now! You are waiting for other nodes' requests!",
+        5,
+    );
     n.type_line("torrent -setMode send have.txt");
     n.wait_stdout("But you are already in SEND(upload) mode!", 5);
     let owns: Vec<SocketAddr> = recv_for(&fake, 300)
@@ -803,7 +877,10 @@ fn node_answers_size_query_from_a_fresh_socket() {
     send(&q, &ask("missing"), s);
     n.wait_stdout("Cannot serve missing to node9: no such file", 5);
     send(&q, &ask("../x"), s);
-    n.wait_stdout("Cannot serve ../x to node9: the file name contains a path separator", 5);
+    n.wait_stdout(
+        "Cannot serve ../x to node9: the file name contains a path separator",
+        5,
+    );
     assert!(recv_for(&q, 200).is_empty());
 }
 
@@ -849,15 +926,22 @@ fn node_serves_range_as_7216_byte_pieces_then_end_marker_then_update() {
         got.extend(chunk);
     }
     assert_eq!(got, data[100..]);
-    assert_eq!(recv(&q), (req((100, 25_000))
-        .clone()
-        .pipe_end_marker(8, 9), from_port.unwrap()));
+    assert_eq!(
+        recv(&q),
+        (
+            req((100, 25_000)).clone().pipe_end_marker(8, 9),
+            from_port.unwrap()
+        )
+    );
     let (update, ufrom) = recv(&fake);
     assert_eq!(update, n2t(8, "f.bin", Mode::Update));
     assert_eq!(ufrom, from_port.unwrap(), "UPDATE from the serving socket");
     n.wait_stdout("The 0/3 has been sent!", 5);
     n.wait_stdout("The 2/3 has been sent!", 5);
-    n.wait_stdout("The process of sending a chunk to node9 of file f.bin has finished!", 5);
+    n.wait_stdout(
+        "The process of sending a chunk to node9 of file f.bin has finished!",
+        5,
+    );
     // A start at or past the end: the end marker only.
     send(&q, &req((20_000, 30_000)), s);
     assert_eq!(recv(&q).0, req((20_000, 30_000)).pipe_end_marker(8, 9));
@@ -870,7 +954,10 @@ trait EndMarker {
 impl EndMarker for Message {
     /// The owner's end marker for this request: same filename and range, ids swapped.
     fn pipe_end_marker(self, src: i64, dest: i64) -> Message {
-        let Message::ChunkSharing { filename, range, .. } = self else {
+        let Message::ChunkSharing {
+            filename, range, ..
+        } = self
+        else {
             panic!()
         };
         Message::ChunkSharing {
@@ -893,7 +980,8 @@ fn node_survives_garbage_forbidden_pickles_traversal_and_bad_ranges() {
     let (n, s) = start_node(dir.path(), 3, fake.local_addr().unwrap(), &[]);
     let q = udp();
     q.send_to(b"\x00\x01garbage", s).unwrap();
-    q.send_to(b"\x80\x04cposix\nsystem\n(S'touch pwned'\ntR.", s).unwrap();
+    q.send_to(b"\x80\x04cposix\nsystem\n(S'touch pwned'\ntR.", s)
+        .unwrap();
     q.send_to(&vec![0x28; 9_000], s).unwrap();
     let req = |f: &str, range| Message::ChunkSharing {
         src_node_id: 4,
@@ -906,8 +994,14 @@ fn node_survives_garbage_forbidden_pickles_traversal_and_bad_ranges() {
     send(&q, &req("../secret", (0, 6)), s);
     n.wait_stdout("Cannot serve ../secret to node4", 5);
     send(&q, &req("f", (-5, 6)), s);
-    n.wait_stdout("Cannot serve f to node4: the range (-5, 6) starts before the file", 5);
-    assert!(recv_for(&q, 200).is_empty(), "nothing is sent for refused requests");
+    n.wait_stdout(
+        "Cannot serve f to node4: the range (-5, 6) starts before the file",
+        5,
+    );
+    assert!(
+        recv_for(&q, 200).is_empty(),
+        "nothing is sent for refused requests"
+    );
     n.wait_stderr("opcode 0x63 is not allowed", 5);
     send(&q, &req("f", (90, 1_000_000)), s);
     let (m, _) = recv(&q);
@@ -968,12 +1062,18 @@ fn stdout_log_line_format_has_two_spaces_and_a_blank_line() {
     let first = lines.next().unwrap();
     let b = first.as_bytes();
     assert_eq!(b[0], b'[');
-    assert!(b[1..9].iter().enumerate().all(|(i, c)| if i == 2 || i == 5 {
-        *c == b':'
-    } else {
-        c.is_ascii_digit()
-    }));
-    assert_eq!(&first[9..], "]  ***************** Node program started just right now! *****************");
+    assert!(b[1..9]
+        .iter()
+        .enumerate()
+        .all(|(i, c)| if i == 2 || i == 5 {
+            *c == b':'
+        } else {
+            c.is_ascii_digit()
+        }));
+    assert_eq!(
+        &first[9..],
+        "]  ***************** Node program started just right now! *****************"
+    );
     assert_eq!(lines.next(), Some(""));
     assert!(lines.next().unwrap().ends_with("]  You entered Torrent."));
     assert_eq!(lines.next(), Some(""));
@@ -993,8 +1093,14 @@ fn download_from_one_owner_is_byte_identical() {
     wait_owners(tracker, "one.bin", 1);
     let (mut n, _) = start_node(dir.path(), 2, tracker, &[]);
     n.type_line("torrent -setMode download one.bin");
-    n.wait_stdout("one.bin has successfully downloaded and saved in my files directory.", 30);
-    assert_eq!(std::fs::read(node_file(dir.path(), 2, "one.bin")).unwrap(), data);
+    n.wait_stdout(
+        "one.bin has successfully downloaded and saved in my files directory.",
+        30,
+    );
+    assert_eq!(
+        std::fs::read(node_file(dir.path(), 2, "one.bin")).unwrap(),
+        data
+    );
     let out = n.stdout.text();
     for line in [
         "You just started to download one.bin. Let's search it in torrent!",
@@ -1007,10 +1113,15 @@ fn download_from_one_owner_is_byte_identical() {
         assert!(out.contains(line), "{line}\n{out}");
     }
     owner.wait_stdout("The 138/139 has been sent!", 10);
-    owner.wait_stdout("The process of sending a chunk to node2 of file one.bin has finished!", 10);
+    owner.wait_stdout(
+        "The process of sending a chunk to node2 of file one.bin has finished!",
+        10,
+    );
     // The owner's UPDATE reached the tracker.
     let s = udp();
-    wait_for("send_freq 1", 10, || need(&s, tracker, 9, "one.bin")[0].send_freq == 1);
+    wait_for("send_freq 1", 10, || {
+        need(&s, tracker, 9, "one.bin")[0].send_freq == 1
+    });
     // A second download of a file we have.
     n.type_line("torrent -setMode download one.bin");
     n.wait_stdout("You already have this file!", 5);
@@ -1035,16 +1146,33 @@ fn download_split_across_three_owners_uses_python_round_half_even_ranges() {
     wait_owners(tracker, "big.bin", 3);
     let (mut n, _) = start_node(dir.path(), 4, tracker, &[]);
     n.type_line("torrent -setMode download big.bin");
-    n.wait_stdout("big.bin has successfully downloaded and saved in my files directory.", 60);
-    n.wait_stdout("You are going to download big.bin from Node(s) [1, 2, 3]", 1);
+    n.wait_stdout(
+        "big.bin has successfully downloaded and saved in my files directory.",
+        60,
+    );
+    n.wait_stdout(
+        "You are going to download big.bin from Node(s) [1, 2, 3]",
+        1,
+    );
     assert!(std::fs::read(node_file(dir.path(), 4, "big.bin")).unwrap() == data);
     for o in &owners {
-        o.wait_stdout("The process of sending a chunk to node4 of file big.bin has finished!", 10);
+        o.wait_stdout(
+            "The process of sending a chunk to node4 of file big.bin has finished!",
+            10,
+        );
     }
     // Test owners record the exact ranges: 100,000 / 3 and 14,433 / 2 (7,216.5 rounds to even).
     let small = pseudo_random(100_000, 3);
     let t3: Vec<TestOwner> = (11..=13)
-        .map(|id| TestOwner::start(id, "thirds.bin", small.clone(), tracker, Behaviour::default()))
+        .map(|id| {
+            TestOwner::start(
+                id,
+                "thirds.bin",
+                small.clone(),
+                tracker,
+                Behaviour::default(),
+            )
+        })
         .collect();
     wait_owners(tracker, "thirds.bin", 3);
     n.type_line("torrent -setMode download thirds.bin");
@@ -1052,9 +1180,16 @@ fn download_split_across_three_owners_uses_python_round_half_even_ranges() {
     let ranges: Vec<Vec<(i64, i64)>> = t3.iter().map(|o| o.requests()).collect();
     assert_eq!(
         ranges,
-        vec![vec![(0, 33_333)], vec![(33_333, 66_667)], vec![(66_667, 100_000)]]
+        vec![
+            vec![(0, 33_333)],
+            vec![(33_333, 66_667)],
+            vec![(66_667, 100_000)]
+        ]
     );
-    assert_eq!(std::fs::read(node_file(dir.path(), 4, "thirds.bin")).unwrap(), small);
+    assert_eq!(
+        std::fs::read(node_file(dir.path(), 4, "thirds.bin")).unwrap(),
+        small
+    );
     let odd = pseudo_random(14_433, 4);
     let t2: Vec<TestOwner> = (21..=22)
         .map(|id| TestOwner::start(id, "halves.bin", odd.clone(), tracker, Behaviour::default()))
@@ -1064,7 +1199,10 @@ fn download_split_across_three_owners_uses_python_round_half_even_ranges() {
     n.wait_stdout("halves.bin has successfully downloaded", 20);
     assert_eq!(t2[0].requests(), vec![(0, 7_216)]);
     assert_eq!(t2[1].requests(), vec![(7_216, 14_433)]);
-    assert_eq!(std::fs::read(node_file(dir.path(), 4, "halves.bin")).unwrap(), odd);
+    assert_eq!(
+        std::fs::read(node_file(dir.path(), 4, "halves.bin")).unwrap(),
+        odd
+    );
 }
 
 #[test]
@@ -1093,7 +1231,10 @@ fn download_excludes_self_and_uses_at_most_three_owners() {
     for o in &owners[1..] {
         assert_eq!(o.requests().len(), 1);
     }
-    assert_eq!(std::fs::read(node_file(dir.path(), 9, "x.bin")).unwrap(), data);
+    assert_eq!(
+        std::fs::read(node_file(dir.path(), 9, "x.bin")).unwrap(),
+        data
+    );
 }
 
 #[test]
@@ -1110,8 +1251,14 @@ fn download_recovers_when_pieces_and_end_marker_are_dropped() {
     let (mut n, _) = start_node(dir.path(), 2, tracker, &[]);
     n.type_line("torrent -setMode download lossy.bin");
     n.wait_stdout("lossy.bin has successfully downloaded", 30);
-    assert_eq!(std::fs::read(node_file(dir.path(), 2, "lossy.bin")).unwrap(), data);
-    assert!(n.stdout.text().contains("missing bytes of lossy.bin from node1"));
+    assert_eq!(
+        std::fs::read(node_file(dir.path(), 2, "lossy.bin")).unwrap(),
+        data
+    );
+    assert!(n
+        .stdout
+        .text()
+        .contains("missing bytes of lossy.bin from node1"));
     // Re-requests ask only for sub-ranges, never the whole file again.
     let asked = owner.requests();
     assert!(asked.len() > 1);
@@ -1135,7 +1282,10 @@ fn download_switches_owner_when_first_owner_goes_silent() {
     let (mut n, _) = start_node(dir.path(), 3, tracker, &[]);
     n.type_line("torrent -setMode download d.bin");
     n.wait_stdout("d.bin has successfully downloaded", 30);
-    assert_eq!(std::fs::read(node_file(dir.path(), 3, "d.bin")).unwrap(), data);
+    assert_eq!(
+        std::fs::read(node_file(dir.path(), 3, "d.bin")).unwrap(),
+        data
+    );
     n.wait_stdout("missing bytes of d.bin from node2", 1);
     assert!(first.requests().len() >= 3, "two rounds to the first owner");
     assert!(second.requests().len() >= 2);
@@ -1155,7 +1305,10 @@ fn download_fails_cleanly_when_all_owners_silent_and_leaves_no_file() {
     wait_owners(tracker, "s.bin", 2);
     let (mut n, _) = start_node(dir.path(), 3, tracker, &[]);
     n.type_line("torrent -setMode download s.bin");
-    n.wait_stdout("Download of s.bin failed: 100000 bytes are still missing", 30);
+    n.wait_stdout(
+        "Download of s.bin failed: 100000 bytes are still missing",
+        30,
+    );
     assert!(!node_file(dir.path(), 3, "s.bin").exists());
     assert!(!node_file(dir.path(), 3, "s.bin.part").exists());
     // An owner silent on the size query: `no owner answered` (after 3 × 1 s).
@@ -1182,11 +1335,18 @@ fn download_of_existing_file_logs_you_already_have_this_file() {
     n.type_line("torrent -setMode download mine.txt");
     n.wait_stdout("]  You already have this file!", 5);
     n.type_line("torrent -setMode download ../mine.txt");
-    n.wait_stdout("Usage: torrent -setMode download <filename> (the file name contains a path separator)", 5);
+    n.wait_stdout(
+        "Usage: torrent -setMode download <filename> (the file name contains a path separator)",
+        5,
+    );
     let got = recv_for(&fake, 200);
-    assert!(got
-        .iter()
-        .all(|(b, _)| matches!(wire::parse(b), Ok(Message::Node2Tracker { mode: Mode::Register, .. }))));
+    assert!(got.iter().all(|(b, _)| matches!(
+        wire::parse(b),
+        Ok(Message::Node2Tracker {
+            mode: Mode::Register,
+            ..
+        })
+    )));
 }
 
 #[test]
@@ -1201,7 +1361,10 @@ fn empty_file_downloads_as_empty_file() {
     n.type_line("torrent -setMode download empty.txt");
     n.wait_stdout("empty.txt has successfully downloaded", 10);
     n.wait_stdout("has size of 0 bytes", 1);
-    assert_eq!(std::fs::read(node_file(dir.path(), 2, "empty.txt")).unwrap(), b"");
+    assert_eq!(
+        std::fs::read(node_file(dir.path(), 2, "empty.txt")).unwrap(),
+        b""
+    );
 }
 
 #[test]

@@ -93,7 +93,10 @@ fn run_tracker(a: TrackerArgs) -> ExitCode {
     let journal = match Journal::open(Printer::plain(), &a.logs_dir, "_tracker.log") {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: cannot open the log in {}: {e}", a.logs_dir.display());
+            eprintln!(
+                "error: cannot open the log in {}: {e}",
+                a.logs_dir.display()
+            );
             return ExitCode::from(1);
         }
     };
@@ -128,7 +131,10 @@ fn run_node(a: NodeArgs) -> ExitCode {
     let journal = match Journal::open(console.printer(), &a.logs_dir, &file_name) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: cannot open the log in {}: {e}", a.logs_dir.display());
+            eprintln!(
+                "error: cannot open the log in {}: {e}",
+                a.logs_dir.display()
+            );
             return ExitCode::from(1);
         }
     };
@@ -164,14 +170,10 @@ pub fn run_console(
 ) -> std::io::Result<()> {
     let mut node = Node::start(config, socket, journal.clone(), shutdown.clone())?;
     journal.say("ENTER YOUR COMMAND!");
-    loop {
-        match console.read_line("", &shutdown) {
-            Input::Line(line) => {
-                if !node.handle_line(&line) {
-                    break;
-                }
-            }
-            Input::Eof | Input::Interrupted => break,
+    // EOF and Ctrl-C end the loop like `exit`.
+    while let Input::Line(line) = console.read_line("", &shutdown) {
+        if !node.handle_line(&line) {
+            break;
         }
     }
     node.exit();

@@ -171,9 +171,11 @@ impl Downloader {
             mode: Mode::Need,
         });
         let name = f.to_string();
-        match self.ask(&need, self.tracker, move |m| {
-            matches!(m, Message::Tracker2Node { filename, .. } if *filename == name)
-        }) {
+        match self.ask(
+            &need,
+            self.tracker,
+            move |m| matches!(m, Message::Tracker2Node { filename, .. } if *filename == name),
+        ) {
             Some(Message::Tracker2Node { search_result, .. }) => Ok(search_result),
             _ => Err(DownloadError::TrackerSilent),
         }
@@ -402,7 +404,9 @@ impl RangeFetch<'_> {
         match (idx, chunk) {
             (-1, None) => {
                 st.outstanding.retain(|&r| r != (ra, rb));
-                if st.outstanding.is_empty() && !st.got.missing(self.range.0, self.range.1).is_empty() {
+                if st.outstanding.is_empty()
+                    && !st.got.missing(self.range.0, self.range.1).is_empty()
+                {
                     self.new_round(socket, st)?;
                 }
                 Ok(true)
@@ -417,9 +421,7 @@ impl RangeFetch<'_> {
                 if offset >= rb || chunk.len() as u64 != (rb - offset).min(PIECE_SIZE as u64) {
                     return Ok(false);
                 }
-                self.file
-                    .write_all_at(&chunk, offset)
-                    .map_err(io_err)?;
+                self.file.write_all_at(&chunk, offset).map_err(io_err)?;
                 let new = st.got.insert(offset, offset + chunk.len() as u64);
                 if new > 0 {
                     st.silent_rounds = 0;
@@ -454,7 +456,8 @@ impl RangeFetch<'_> {
             self.filename, first.node_id
         ));
         let done = Shutdown::new();
-        let tick = (self.dl.idle_timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(50));
+        let tick =
+            (self.dl.idle_timeout / 4).clamp(Duration::from_millis(5), Duration::from_millis(50));
         let looped = receive_loop(&socket, &done, tick, |event| {
             if self.dl.shutdown.is_triggered() {
                 st.result = Some(Err(DownloadError::Abandoned));

@@ -104,8 +104,12 @@ impl Node {
         journal.log("You entered Torrent.");
         let mut threads = Vec::new();
         {
-            let (socket, journal, stop, cfg) =
-                (socket.clone(), journal.clone(), shutdown.clone(), config.clone());
+            let (socket, journal, stop, cfg) = (
+                socket.clone(),
+                journal.clone(),
+                shutdown.clone(),
+                config.clone(),
+            );
             threads.push(
                 std::thread::Builder::new()
                     .name("keep-alive".into())
@@ -119,8 +123,12 @@ impl Node {
             );
         }
         {
-            let (socket, journal, stop, cfg) =
-                (socket.clone(), journal.clone(), shutdown.clone(), config.clone());
+            let (socket, journal, stop, cfg) = (
+                socket.clone(),
+                journal.clone(),
+                shutdown.clone(),
+                config.clone(),
+            );
             let pool = WorkerPool::new("serve", UPLOAD_WORKERS)?;
             threads.push(
                 std::thread::Builder::new()
@@ -184,8 +192,9 @@ impl Node {
         let dest = match names::resolve(&self.config.dir, f) {
             Ok(p) => p,
             Err(e) => {
-                self.journal
-                    .say(&format!("Usage: torrent -setMode download <filename> ({e})"));
+                self.journal.say(&format!(
+                    "Usage: torrent -setMode download <filename> ({e})"
+                ));
                 return;
             }
         };
@@ -197,7 +206,8 @@ impl Node {
             return;
         };
         if !active.insert(f.to_string()) {
-            self.journal.log(&format!("You are already downloading {f}"));
+            self.journal
+                .log(&format!("You are already downloading {f}"));
             return;
         }
         drop(active);

@@ -177,7 +177,9 @@ impl<'a> Reader<'a> {
 
     fn le(&mut self, n: usize) -> Result<u64, PickleError> {
         let b = self.take(n)?;
-        Ok(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+        Ok(b.iter()
+            .rev()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
     }
 
     /// A length prefix of `n` bytes, checked against what is left before anything is allocated.
@@ -259,7 +261,7 @@ impl Machine {
     }
 
     fn set_items(&mut self, items: Vec<usize>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(PickleError::WrongType("SETITEMS needs key/value pairs"));
         }
         let target = self.top()?;
@@ -419,7 +421,9 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
             op::LONG1 => {
                 let n = usize::from(r.byte()?);
                 if n > 8 {
-                    return Err(PickleError::WrongType("LONG1 integers over 8 bytes are refused"));
+                    return Err(PickleError::WrongType(
+                        "LONG1 integers over 8 bytes are refused",
+                    ));
                 }
                 let raw = r.le(n)?;
                 let v = if n == 0 {
@@ -683,7 +687,10 @@ mod tests {
         assert_eq!(decode(b"\x80\x03}s."), Err(PickleError::StackEmpty));
         assert_eq!(decode(b"\x80\x03}u."), Err(PickleError::NoMark));
         assert_eq!(decode(b"\x80\x03h\x05."), Err(PickleError::MemoMissing(5)));
-        assert_eq!(decode(b"\x80\x03\x8c\x02\xff\xfe."), Err(PickleError::BadUtf8));
+        assert_eq!(
+            decode(b"\x80\x03\x8c\x02\xff\xfe."),
+            Err(PickleError::BadUtf8)
+        );
         assert_eq!(
             decode(&vec![0u8; MAX_INPUT + 1]),
             Err(PickleError::TooLong(MAX_INPUT + 1))

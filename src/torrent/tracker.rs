@@ -271,7 +271,9 @@ pub fn run(
     }
     let mut state = TrackerState::default();
     let mut next_sweep = Instant::now() + config.sweep_interval;
-    let tick = config.sweep_interval.clamp(Duration::from_millis(1), Duration::from_millis(50));
+    let tick = config
+        .sweep_interval
+        .clamp(Duration::from_millis(1), Duration::from_millis(50));
     receive_loop(&socket, &shutdown, tick, |event| match event {
         Received::Tick => {
             if Instant::now() >= next_sweep {
@@ -299,7 +301,10 @@ pub fn run(
                 mode,
             } = msg
             else {
-                log::warn!("dropped a datagram from {}: not a Node2Tracker message", d.from);
+                log::warn!(
+                    "dropped a datagram from {}: not a Node2Tracker message",
+                    d.from
+                );
                 return;
             };
             let key = NodeKey {
@@ -310,7 +315,9 @@ pub fn run(
                 Mode::Register => state.register(key),
                 Mode::Own => {
                     state.own(key, &filename);
-                    journal.log(&format!("Node {node_id} owns {filename} and is ready to send."));
+                    journal.log(&format!(
+                        "Node {node_id} owns {filename} and is ready to send."
+                    ));
                     save_snapshots(&state, &config.db_dir);
                 }
                 Mode::Need => {
@@ -355,7 +362,11 @@ mod tests {
         s.update(3);
         s.update(3);
         s.update(2);
-        let ids: Vec<(i64, i64)> = s.need("f").iter().map(|o| (o.node_id, o.send_freq)).collect();
+        let ids: Vec<(i64, i64)> = s
+            .need("f")
+            .iter()
+            .map(|o| (o.node_id, o.send_freq))
+            .collect();
         assert_eq!(ids, vec![(3, 2), (2, 1), (1, 0)]);
         assert!(s.need("other").is_empty());
     }
@@ -392,10 +403,7 @@ mod tests {
         s.own(key(1, 5000), "a.txt");
         s.own(key(10, 5010), "a.txt");
         s.update(1);
-        assert_eq!(
-            s.nodes_json(),
-            "{\n    \"node1\": 1,\n    \"node10\": 0\n}"
-        );
+        assert_eq!(s.nodes_json(), "{\n    \"node1\": 1,\n    \"node10\": 0\n}");
         assert_eq!(
             s.files_json(),
             "{\n    \"a.txt\": [\n        \"{\\\"node_id\\\": 1, \\\"addr\\\": [\\\"127.0.0.1\\\", 5000]}\",\n        \"{\\\"node_id\\\": 10, \\\"addr\\\": [\\\"127.0.0.1\\\", 5010]}\"\n    ]\n}"

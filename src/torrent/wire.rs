@@ -263,7 +263,9 @@ pub fn to_value(msg: &Message) -> Value {
             ("idx", Value::Int(*idx)),
             (
                 "chunk",
-                chunk.as_ref().map_or(Value::None, |b| Value::Bytes(b.clone())),
+                chunk
+                    .as_ref()
+                    .map_or(Value::None, |b| Value::Bytes(b.clone())),
             ),
         ]),
     }
