@@ -1416,3 +1416,28 @@ fn throughput_100_mib_from_three_owners() {
         100.0 / secs
     );
 }
+
+#[test]
+fn usage_errors_exit_2_and_a_taken_port_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["torrent", "node"][..],
+        &["torrent", "node", "-node_id", "x"],
+        &["torrent", "node", "-node_id", "2147483648"],
+        &["torrent", "node", "-node_id", "1", "--tracker", "nowhere"],
+    ] {
+        let mut p = Proc::start(dir.path(), args);
+        assert_eq!(p.wait_exit(10), Some(2), "{args:?}");
+        let err = p.stderr.text();
+        assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+    }
+    let mut p = Proc::start(dir.path(), &["torrent", "node", "--node_id", "1"]);
+    p.wait_stdout("ENTER YOUR COMMAND!", 10);
+    p.close_stdin();
+    assert_eq!(p.wait_exit(10), Some(0));
+    let taken = udp();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let mut t = Proc::start(dir.path(), &["torrent", "tracker", "--port", &port]);
+    assert_eq!(t.wait_exit(10), Some(1));
+    assert_eq!(t.stderr.text().lines().count(), 1, "{}", t.stderr.text());
+}

@@ -14,6 +14,7 @@ use crate::core::names;
 use crate::core::shutdown::Shutdown;
 use crate::core::transfer::PartFile;
 use crate::core::udp_rpc::{receive_loop, Received, Retry, UdpRpc};
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::net::{SocketAddr, UdpSocket};
@@ -330,7 +331,10 @@ struct RangeFetch<'a> {
 
 struct RangeState {
     got: Intervals,
-    outstanding: Vec<(u64, u64)>,
+    /// Every range asked for on this socket: pieces of any of them are good data.
+    asked: HashSet<(u64, u64)>,
+    /// Ranges of the current round whose end marker has not arrived.
+    outstanding: HashSet<(u64, u64)>,
     current: usize,
     silent_rounds: u32,
     last_useful: Instant,
@@ -371,6 +375,7 @@ impl RangeFetch<'_> {
         ));
         st.outstanding = gaps.into_iter().take(MAX_REQUESTS_PER_ROUND).collect();
         for &gap in &st.outstanding {
+            st.asked.insert(gap);
             self.request(socket, peer, gap);
         }
         st.silent_rounds += 1;
@@ -398,12 +403,15 @@ impl RangeFetch<'_> {
         let (Ok(ra), Ok(rb)) = (u64::try_from(range.0), u64::try_from(range.1)) else {
             return Ok(false);
         };
-        if filename != self.filename || !st.outstanding.contains(&(ra, rb)) {
+        if filename != self.filename || !st.asked.contains(&(ra, rb)) {
             return Ok(false);
         }
         match (idx, chunk) {
             (-1, None) => {
-                st.outstanding.retain(|&r| r != (ra, rb));
+                if !st.outstanding.remove(&(ra, rb)) {
+                    // The end of a request from an earlier round.
+                    return Ok(false);
+                }
                 if st.outstanding.is_empty()
                     && !st.got.missing(self.range.0, self.range.1).is_empty()
                 {
@@ -444,7 +452,8 @@ impl RangeFetch<'_> {
         };
         let mut st = RangeState {
             got: Intervals::default(),
-            outstanding: vec![(a, b)],
+            asked: HashSet::from([(a, b)]),
+            outstanding: HashSet::from([(a, b)]),
             current: 0,
             silent_rounds: 0,
             last_useful: Instant::now(),
