@@ -1429,7 +1429,10 @@ fn usage_errors_exit_2_and_a_taken_port_exits_1() {
         let mut p = Proc::start(dir.path(), args);
         assert_eq!(p.wait_exit(10), Some(2), "{args:?}");
         let err = p.stderr.text();
-        assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+        assert!(
+            err.starts_with("error: ") && err.lines().count() == 1,
+            "{err}"
+        );
     }
     let mut p = Proc::start(dir.path(), &["torrent", "node", "--node_id", "1"]);
     p.wait_stdout("ENTER YOUR COMMAND!", 10);
