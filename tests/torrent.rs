@@ -1428,7 +1428,7 @@ fn usage_errors_exit_2_and_a_taken_port_exits_1() {
     ] {
         let mut p = Proc::start(dir.path(), args);
         assert_eq!(p.wait_exit(10), Some(2), "{args:?}");
-        let err = p.stderr.text();
+        let err = p.wait_stderr("error: ", 5);
         assert!(
             err.starts_with("error: ") && err.lines().count() == 1,
             "{err}"
@@ -1442,5 +1442,6 @@ fn usage_errors_exit_2_and_a_taken_port_exits_1() {
     let port = taken.local_addr().unwrap().port().to_string();
     let mut t = Proc::start(dir.path(), &["torrent", "tracker", "--port", &port]);
     assert_eq!(t.wait_exit(10), Some(1));
-    assert_eq!(t.stderr.text().lines().count(), 1, "{}", t.stderr.text());
+    let err = t.wait_stderr("error: ", 5);
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
