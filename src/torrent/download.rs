@@ -331,6 +331,8 @@ struct RangeFetch<'a> {
 
 struct RangeState {
     got: Intervals,
+    /// Bytes of the range received (kept so completeness is O(1) per datagram).
+    received: u64,
     /// Every range asked for on this socket: pieces of any of them are good data.
     asked: HashSet<(u64, u64)>,
     /// Ranges of the current round whose end marker has not arrived.
@@ -412,9 +414,7 @@ impl RangeFetch<'_> {
                     // The end of a request from an earlier round.
                     return Ok(false);
                 }
-                if st.outstanding.is_empty()
-                    && !st.got.missing(self.range.0, self.range.1).is_empty()
-                {
+                if st.outstanding.is_empty() && st.received < self.range.1 - self.range.0 {
                     self.new_round(socket, st)?;
                 }
                 Ok(true)
@@ -431,6 +431,7 @@ impl RangeFetch<'_> {
                 }
                 self.file.write_all_at(&chunk, offset).map_err(io_err)?;
                 let new = st.got.insert(offset, offset + chunk.len() as u64);
+                st.received += new;
                 if new > 0 {
                     st.silent_rounds = 0;
                     self.bar.inc(new);
@@ -452,6 +453,7 @@ impl RangeFetch<'_> {
         };
         let mut st = RangeState {
             got: Intervals::default(),
+            received: 0,
             asked: HashSet::from([(a, b)]),
             outstanding: HashSet::from([(a, b)]),
             current: 0,
@@ -485,7 +487,7 @@ impl RangeFetch<'_> {
                 Received::Tick => Ok(()),
             };
             let step = step.and_then(|()| {
-                if st.got.missing(a, b).is_empty() {
+                if st.received == b - a {
                     st.result = Some(Ok(()));
                 } else if st.last_useful.elapsed() >= self.dl.idle_timeout {
                     self.new_round(&socket, &mut st)?;

@@ -27,7 +27,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     List(Vec<Value>),
     Tuple(Vec<Value>),
-    /// Key/value pairs in insertion order (a repeated key replaces the earlier value, as in Python).
+    /// Key/value pairs in pickle order. A repeated key stays as a second pair; lookups take the
+    /// last, which is the value Python's dict would hold.
     Dict(Vec<(Value, Value)>),
 }
 
@@ -42,6 +43,7 @@ impl Value {
         match self {
             Value::Dict(items) => items
                 .iter()
+                .rev()
                 .find(|(k, _)| matches!(k, Value::Str(s) if s == key))
                 .map(|(_, v)| v),
             _ => None,
@@ -317,15 +319,12 @@ impl Machine {
             Node::Dict(items) => {
                 let d = container_depth()?;
                 charge(items.len())?;
-                let mut dict: Vec<(Value, Value)> = Vec::with_capacity(items.len());
-                for &(k, v) in items {
-                    let key = self.expand(k, d, budget)?;
-                    let value = self.expand(v, d, budget)?;
-                    match dict.iter_mut().find(|(old, _)| *old == key) {
-                        Some(slot) => slot.1 = value,
-                        None => dict.push((key, value)),
-                    }
-                }
+                // Repeated keys are kept as pairs (no quadratic de-duplication on hostile
+                // input); [`Value::get`] reads the last one, as Python's dict keeps the last.
+                let dict = items
+                    .iter()
+                    .map(|&(k, v)| Ok((self.expand(k, d, budget)?, self.expand(v, d, budget)?)))
+                    .collect::<Result<_, PickleError>>()?;
                 Ok(Value::Dict(dict))
             }
         }
@@ -639,6 +638,15 @@ mod tests {
         let v = decode(&bytes).unwrap();
         assert_eq!(v.get("b"), Some(&Value::List(vec![Value::Int(1)])));
         assert_eq!(v.get("a"), v.get("b"));
+    }
+
+    #[test]
+    fn a_repeated_key_reads_as_its_last_value() {
+        // {'a': 1, 'a': 2} through SETITEMS.
+        let bytes = [
+            0x80, 4, 0x7d, 0x28, 0x8c, 1, b'a', 0x4b, 1, 0x8c, 1, b'a', 0x4b, 2, 0x75, 0x2e,
+        ];
+        assert_eq!(decode(&bytes).unwrap().get("a"), Some(&Value::Int(2)));
     }
 
     #[test]
