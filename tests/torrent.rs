@@ -1445,3 +1445,22 @@ fn usage_errors_exit_2_and_a_taken_port_exits_1() {
     let err = t.wait_stderr("error: ", 5);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn download_fails_cleanly_when_the_tracker_does_not_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent_tracker = udp();
+    let (mut n, _) = start_node(dir.path(), 1, silent_tracker.local_addr().unwrap(), &[]);
+    n.type_line("torrent -setMode download f.bin");
+    n.wait_stdout(
+        "]  Download of f.bin failed: the tracker did not answer",
+        10,
+    );
+    let needs = recv_for(&silent_tracker, 100)
+        .into_iter()
+        .filter(|(b, _)| wire::parse(b) == Ok(n2t(1, "f.bin", Mode::Need)))
+        .count();
+    assert_eq!(needs, 3, "NEED is sent three times");
+    n.type_line("torrent -setMode exit");
+    assert_eq!(n.wait_exit(10), Some(0));
+}
