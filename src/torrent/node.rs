@@ -28,11 +28,12 @@ use std::time::Duration;
 pub const USAGE: &str = "Usage: torrent -setMode send <filename> | torrent -setMode download <filename> | torrent -setMode exit";
 
 /// Serving pauses for [`BURST_PAUSE`] after every `BURST_PIECES` pieces. An original downloader
-/// reads with Python's default 208 KiB receive buffer and a GIL shared by its range threads: sent
-/// unpaced, a 20 MB file from two peershare owners lost pieces every time (and the original
-/// then writes a short file). With 8 pieces per 500 µs it arrived whole in 5 of 5 runs, and
-/// peershare's own 100 MiB download from three owners stayed at ~175 MiB/s with no re-requests.
-const BURST_PIECES: u64 = 8;
+/// reads with Python's default 208 KiB receive buffer and a GIL shared by its range threads, and
+/// it cannot recover a lost piece (it writes a short file). Sent unpaced, a 20 MB file from two
+/// peershare owners arrived damaged in 3 of 3 runs; at 8 pieces per 500 µs, in 5 of 20
+/// (on a loaded machine); at 4 pieces per 500 µs, whole in 25 of 25 runs (3 MB and 20 MB,
+/// two or three owners). peershare's own downloads then run at ~105 MiB/s from three owners.
+const BURST_PIECES: u64 = 4;
 const BURST_PAUSE: Duration = Duration::from_micros(500);
 
 /// Pieces read from disk per `pread` when serving a range.
