@@ -32,7 +32,7 @@ pub const USAGE: &str = "Usage: torrent -setMode send <filename> | torrent -setM
 /// it cannot recover a lost piece (it writes a short file). Sent unpaced, a 20 MB file from two
 /// peershare owners arrived damaged in 3 of 3 runs; at 8 pieces per 500 µs, in 5 of 20
 /// (on a loaded machine); at 4 pieces per 500 µs, whole in 25 of 25 runs (3 MB and 20 MB,
-/// two or three owners). peershare's own downloads then run at ~105 MiB/s from three owners.
+/// two or three owners). peershare's own downloads then run at 105–120 MiB/s from three owners.
 const BURST_PIECES: u64 = 4;
 const BURST_PAUSE: Duration = Duration::from_micros(500);
 
