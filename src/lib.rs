@@ -5,7 +5,9 @@
 //!   of downloads (`.part`, verify, rename), chunking, digests, peer selection, the one name
 //!   sanitiser, the `logs.log` event log, UDP request/reply, the console and progress bars.
 //! - Each system is a thin front over that core: `wire` (pure codec), its state (plain structs and
-//!   rules), and the I/O roles that wire them to sockets. [`p2ptracker`] is P2PTracker++.
+//!   rules), and the I/O roles that wire them to sockets: [`p2ptracker`] (P2PTracker++),
+//!   [`fileapp`] (FileApp, "Bootleg BitTorrent"), [`bittrickle`] (BitTrickle), [`torrent`]
+//!   (BitTorrent-Python) and [`xfs`] (Simple xFS).
 //! - [`demo`] runs a whole P2PTracker++ swarm on loopback in one process.
 //!
 //! Data flows one way, CLI → system → core; the core never knows which system called it.
@@ -19,4 +21,5 @@ pub mod core;
 pub mod demo;
 pub mod fileapp;
 pub mod p2ptracker;
+pub mod torrent;
 pub mod xfs;

@@ -29,6 +29,9 @@ enum System {
     /// Simple xFS: JSON-over-TCP tracker and nodes that fetch whole files by latency and load.
     #[command(name = "xfs")]
     Xfs(peershare::xfs::cli::Args),
+    /// BitTorrent-Python: UDP tracker and nodes exchanging pickled dicts.
+    #[command(name = "torrent")]
+    Torrent(peershare::torrent::cli::Args),
     /// A whole P2PTracker++ swarm on 127.0.0.1 in one process.
     Demo(peershare::demo::Args),
 }
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         System::BitTrickle(args) => peershare::bittrickle::cli::run(args),
         System::FileApp(args) => peershare::fileapp::cli::run(args),
         System::Xfs(args) => peershare::xfs::cli::run(args),
+        System::Torrent(args) => peershare::torrent::cli::run(args),
         System::Demo(args) => peershare::demo::run(args),
     }
 }

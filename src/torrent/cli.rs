@@ -1,0 +1,181 @@
+//! Command line of `peershare torrent tracker` and `peershare torrent node -node_id <n>`.
+
+use super::journal::Journal;
+use super::node::{Node, NodeConfig};
+use super::tracker::{self, TrackerConfig};
+use crate::core::console::{Console, Input, Printer};
+use crate::core::shutdown::Shutdown;
+use crate::core::udp_rpc::Retry;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Role {
+    /// The tracker: owners, upload counts, liveness sweep.
+    Tracker(TrackerArgs),
+    /// A node: serves its files and downloads on `torrent -setMode …` commands.
+    Node(NodeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TrackerArgs {
+    /// UDP port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 12345)]
+    port: u16,
+    /// How often silent nodes are swept out.
+    #[arg(long = "sweep-interval-ms", default_value_t = 22_000)]
+    sweep_interval_ms: u64,
+    #[arg(long = "logs-dir", default_value = "logs")]
+    logs_dir: PathBuf,
+    #[arg(long = "db-dir", default_value = "tracker_db")]
+    db_dir: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct NodeArgs {
+    /// This node's id (also spelled `-node_id`).
+    #[arg(long = "node_id", value_parser = clap::value_parser!(i64).range(0..=2_147_483_647))]
+    node_id: i64,
+    /// The tracker's `host:port` (`localhost` means 127.0.0.1).
+    #[arg(long, default_value = "127.0.0.1:12345", value_parser = parse_addr)]
+    tracker: SocketAddr,
+    #[arg(long = "files-dir", default_value = "node_files")]
+    files_dir: PathBuf,
+    #[arg(long = "logs-dir", default_value = "logs")]
+    logs_dir: PathBuf,
+    /// How often the node tells the tracker it is alive.
+    #[arg(long = "register-interval-ms", default_value_t = 20_000)]
+    register_interval_ms: u64,
+    /// Silence on a range socket before missing bytes are asked for again.
+    #[arg(long = "idle-timeout-ms", default_value_t = 1_000)]
+    idle_timeout_ms: u64,
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    crate::core::tcp::parse_host_port(s).map_err(|e| e.to_string())
+}
+
+fn bind(addr: SocketAddr) -> Result<UdpSocket, ExitCode> {
+    match UdpSocket::bind(addr) {
+        Ok(s) => {
+            if let Ok(a) = s.local_addr() {
+                log::info!("listening on {a}");
+            }
+            Ok(s)
+        }
+        Err(e) => {
+            eprintln!("error: cannot bind UDP {addr}: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match args.role {
+        Role::Tracker(a) => run_tracker(a),
+        Role::Node(a) => run_node(a),
+    }
+}
+
+fn run_tracker(a: TrackerArgs) -> ExitCode {
+    let socket = match bind(SocketAddr::from(([127, 0, 0, 1], a.port))) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let journal = match Journal::open(Printer::plain(), &a.logs_dir, "_tracker.log") {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the log in {}: {e}",
+                a.logs_dir.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let shutdown = Shutdown::new();
+    let _ = shutdown.trigger_on_ctrl_c();
+    let config = TrackerConfig {
+        sweep_interval: Duration::from_millis(a.sweep_interval_ms.max(1)),
+        db_dir: a.db_dir,
+    };
+    match tracker::run(config, socket, journal, shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the tracker stopped: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_node(a: NodeArgs) -> ExitCode {
+    let socket = match bind(SocketAddr::from(([127, 0, 0, 1], 0))) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let console = match Console::start() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot read stdin: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let file_name = format!("node{}.log", a.node_id);
+    let journal = match Journal::open(console.printer(), &a.logs_dir, &file_name) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the log in {}: {e}",
+                a.logs_dir.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let shutdown = Shutdown::new();
+    let _ = shutdown.trigger_on_ctrl_c();
+    let config = NodeConfig {
+        node_id: a.node_id,
+        tracker: a.tracker,
+        dir: a.files_dir.join(format!("node{}", a.node_id)),
+        register_interval: Duration::from_millis(a.register_interval_ms.max(1)),
+        idle_timeout: Duration::from_millis(a.idle_timeout_ms.max(1)),
+        query_retry: Retry {
+            timeout: Duration::from_secs(1),
+            sends: 3,
+        },
+    };
+    match run_console(config, socket, journal, shutdown, &console) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The node role with its stdin loop: runs until `exit`, EOF or Ctrl-C, then leaves cleanly.
+pub fn run_console(
+    config: NodeConfig,
+    socket: UdpSocket,
+    journal: Journal,
+    shutdown: Shutdown,
+    console: &Console,
+) -> std::io::Result<()> {
+    let mut node = Node::start(config, socket, journal.clone(), shutdown.clone())?;
+    journal.say("ENTER YOUR COMMAND!");
+    // EOF and Ctrl-C end the loop like `exit`.
+    while let Input::Line(line) = console.read_line("", &shutdown) {
+        if !node.handle_line(&line) {
+            break;
+        }
+    }
+    node.exit();
+    Ok(())
+}
