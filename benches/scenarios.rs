@@ -644,6 +644,68 @@ fn one_file_xfs(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>
     })
 }
 
+/// One file through BitTorrent-Python: node 4 downloads from owners 1-3 (S/N split over UDP).
+fn one_file_torrent(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>> {
+    let work = tempfile::tempdir()?;
+    let src = work.path().join("big.bin");
+    random_file(&src, bytes >> 20, 19)?;
+    for id in 1..=4 {
+        std::fs::create_dir_all(work.path().join(format!("node_files/node{id}")))?;
+    }
+    let tracker = Session::start(&["torrent", "tracker", "--port", "0"], work.path())?;
+    let taddr = format!(
+        "127.0.0.1:{}",
+        listening_port(&tracker.wait("listening on ", 1, 10)?)?
+    );
+    let mut owners = Vec::new();
+    for id in 1..=3 {
+        std::fs::hard_link(
+            &src,
+            work.path().join(format!("node_files/node{id}/big.bin")),
+        )?;
+        let mut node = Session::start(
+            &[
+                "torrent",
+                "node",
+                "-node_id",
+                &id.to_string(),
+                "--tracker",
+                &taddr,
+            ],
+            work.path(),
+        )?;
+        node.wait("ENTER YOUR COMMAND!", 1, 10)?;
+        node.type_line("torrent -setMode send big.bin")?;
+        node.wait("You are free now!", 1, 10)?;
+        owners.push(node);
+    }
+    let mut leech = Session::start(
+        &["torrent", "node", "-node_id", "4", "--tracker", &taddr],
+        work.path(),
+    )?;
+    leech.wait("ENTER YOUR COMMAND!", 1, 10)?;
+    let start = Instant::now();
+    leech.type_line("torrent -setMode download big.bin")?;
+    leech.wait("has successfully downloaded", 1, 900)?;
+    let took = start.elapsed();
+    if peershare::core::digest::sha256_file(&src)?
+        != peershare::core::digest::sha256_file(&work.path().join("node_files/node4/big.bin"))?
+    {
+        return Err("BitTorrent-Python download differs from the source".into());
+    }
+    let r = rate(bytes, took);
+    Ok(Row {
+        scenario: format!(
+            "one file, {} MiB: BitTorrent-Python download from 3 owners (UDP)",
+            bytes >> 20
+        ),
+        subject: format!("{r:.0} MiB/s"),
+        baseline: format!("{base:.0} MiB/s"),
+        ratio: r / base,
+        target: "(UDP; no target)".into(),
+    })
+}
+
 /// BitTrickle server over UDP: driver threads keep a window of `lpf` requests in flight.
 fn bittrickle_load(secs: f64) -> Result<Row, Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
@@ -758,6 +820,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Box::new(|| one_file_bittrickle(one, base)),
         ),
         ("one-xfs", Box::new(|| one_file_xfs(one, base))),
+        ("one-torrent", Box::new(|| one_file_torrent(one, base))),
     ];
     for c in conns {
         scenarios.push(("load-tracker", Box::new(move || tracker_load(c, load_secs))));
