@@ -3,7 +3,8 @@
 //! The map of this crate:
 //! - [`core`] holds the machinery every system shares: the worker pool, TCP transfer and landing
 //!   of downloads (`.part`, verify, rename), chunking, digests, peer selection, the one name
-//!   sanitiser, the `logs.log` event log, UDP request/reply, the console and progress bars.
+//!   sanitiser, the `logs.log` event log, UDP request/reply, the console and progress bars, and
+//!   `pyjson`, the one reader and writer of Python-`json.dumps`-exact JSON.
 //! - Each system is a thin front over that core: `wire` (pure codec), its state (plain structs and
 //!   rules), and the I/O roles that wire them to sockets: [`p2ptracker`] (P2PTracker++),
 //!   [`fileapp`] (FileApp, "Bootleg BitTorrent"), [`bittrickle`] (BitTrickle), [`torrent`]

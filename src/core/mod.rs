@@ -11,6 +11,7 @@ pub mod latency;
 pub mod names;
 pub mod pool;
 pub mod progress;
+pub mod pyjson;
 pub mod select;
 pub mod shutdown;
 pub mod tcp;

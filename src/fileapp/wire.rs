@@ -5,9 +5,10 @@
 //! `{name},{tcp_port}`, the offer (a JSON array of strings), the table (a JSON object
 //! `{"file,owner": [ip, tcp_port]}`), the fixed words (`ACK`, `DEREG`, …) and the peer request
 //! line `{file},{requester}`. JSON is written exactly as Python's `json.dumps` writes it
-//! (separators `", "` and `": "`, `ensure_ascii` escapes) and read with a small strict parser, so
-//! no JSON crate is needed and key order is the order on the wire. Pure: no sockets, no clocks.
+//! (separators `", "` and `": "`, strings through `core::pyjson`) and read with `core::pyjson`'s
+//! strict parser, so key order is the order on the wire. Pure: no sockets, no clocks.
 
+use crate::core::pyjson::{self, Json};
 use std::fmt;
 
 /// The server's answer to a registration; the client compares the whole datagram to it.
@@ -110,7 +111,7 @@ pub fn encode_offer(names: &[String]) -> Vec<u8> {
         if i > 0 {
             out.push_str(", ");
         }
-        push_json_string(&mut out, n);
+        pyjson::push_string(&mut out, n);
     }
     out.push(']');
     out.into_bytes()
@@ -145,9 +146,9 @@ pub struct TableRow {
 /// One `"key": value` pair as `json.dumps` writes it (also used to size the table).
 pub fn encode_entry(row: &TableRow) -> String {
     let mut out = String::new();
-    push_json_string(&mut out, &format!("{},{}", row.file, row.owner));
+    pyjson::push_string(&mut out, &format!("{},{}", row.file, row.owner));
     out.push_str(": [");
-    push_json_string(&mut out, &row.ip);
+    pyjson::push_string(&mut out, &row.ip);
     out.push_str(&format!(", {}]", row.tcp_port));
     out
 }
@@ -221,274 +222,9 @@ pub fn parse_request(bytes: &[u8]) -> Result<(String, String), WireError> {
     Ok((file.to_string(), who.to_string()))
 }
 
-/// Appends `s` as a JSON string the way Python's `json.dumps` (ensure_ascii) writes it.
-pub fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if !(' '..='~').contains(&c) => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// A parsed JSON value; numbers keep their text so ports parse exactly.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Number(String),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-impl Json {
-    fn kind(&self) -> &'static str {
-        match self {
-            Json::Null => "null",
-            Json::Bool(_) => "a boolean",
-            Json::Number(_) => "a number",
-            Json::String(_) => "a string",
-            Json::Array(_) => "an array",
-            Json::Object(_) => "an object",
-        }
-    }
-}
-
-/// Parses one JSON document (whitespace around it allowed, nothing else). Duplicate object
-/// keys keep the first position and the last value, as Python's dict does.
-pub fn parse_json(text: &str) -> Result<Json, WireError> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let v = p.value(0)?;
-    p.ws();
-    if p.i != p.s.len() {
-        return Err(p.err("extra data after the value"));
-    }
-    Ok(v)
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn err(&self, what: &str) -> WireError {
-        WireError::Json(format!("{what} at byte {}", self.i))
-    }
-
-    fn ws(&mut self) {
-        while self
-            .s
-            .get(self.i)
-            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        if self.s.get(self.i) == Some(&b) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Json, WireError> {
-        if depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
-        self.ws();
-        match self.s.get(self.i) {
-            None => Err(self.err("unexpected end")),
-            Some(b'"') => self.string().map(Json::String),
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.eat(b']') {
-                    return Ok(Json::Array(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    if self.eat(b']') {
-                        return Ok(Json::Array(items));
-                    }
-                    if !self.eat(b',') {
-                        return Err(self.err("expected ',' or ']'"));
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.i += 1;
-                let mut pairs: Vec<(String, Json)> = Vec::new();
-                self.ws();
-                if self.eat(b'}') {
-                    return Ok(Json::Object(pairs));
-                }
-                loop {
-                    self.ws();
-                    if self.s.get(self.i) != Some(&b'"') {
-                        return Err(self.err("expected a string key"));
-                    }
-                    let key = self.string()?;
-                    self.ws();
-                    if !self.eat(b':') {
-                        return Err(self.err("expected ':'"));
-                    }
-                    let v = self.value(depth + 1)?;
-                    match pairs.iter_mut().find(|(k, _)| *k == key) {
-                        Some(slot) => slot.1 = v,
-                        None => pairs.push((key, v)),
-                    }
-                    self.ws();
-                    if self.eat(b'}') {
-                        return Ok(Json::Object(pairs));
-                    }
-                    if !self.eat(b',') {
-                        return Err(self.err("expected ',' or '}'"));
-                    }
-                }
-            }
-            Some(b't') => self.word("true", Json::Bool(true)),
-            Some(b'f') => self.word("false", Json::Bool(false)),
-            Some(b'n') => self.word("null", Json::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.err("unexpected character")),
-        }
-    }
-
-    fn word(&mut self, w: &str, v: Json) -> Result<Json, WireError> {
-        if self.s[self.i..].starts_with(w.as_bytes()) {
-            self.i += w.len();
-            Ok(v)
-        } else {
-            Err(self.err("unexpected word"))
-        }
-    }
-
-    fn number(&mut self) -> Result<Json, WireError> {
-        let start = self.i;
-        self.eat(b'-');
-        let digits = |p: &mut Self| {
-            let s = p.i;
-            while p.s.get(p.i).is_some_and(u8::is_ascii_digit) {
-                p.i += 1;
-            }
-            p.i > s
-        };
-        if !digits(self) {
-            return Err(self.err("bad number"));
-        }
-        if self.eat(b'.') && !digits(self) {
-            return Err(self.err("bad number"));
-        }
-        if self.eat(b'e') || self.eat(b'E') {
-            if !self.eat(b'+') {
-                self.eat(b'-');
-            }
-            if !digits(self) {
-                return Err(self.err("bad number"));
-            }
-        }
-        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
-        Ok(Json::Number(text))
-    }
-
-    fn hex4(&mut self) -> Result<u16, WireError> {
-        let h = self
-            .s
-            .get(self.i..self.i + 4)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u16::from_str_radix(h, 16).ok())
-            .ok_or_else(|| self.err("bad \\u escape"))?;
-        self.i += 4;
-        Ok(h)
-    }
-
-    fn string(&mut self) -> Result<String, WireError> {
-        self.i += 1; // the opening quote
-        let mut out = String::new();
-        loop {
-            let start = self.i;
-            while self
-                .s
-                .get(self.i)
-                .is_some_and(|b| *b != b'"' && *b != b'\\' && *b >= 0x20)
-            {
-                self.i += 1;
-            }
-            // The input is a &str and we stopped on ASCII, so this slice is valid UTF-8.
-            out.push_str(&String::from_utf8_lossy(&self.s[start..self.i]));
-            match self.s.get(self.i) {
-                None => return Err(self.err("unterminated string")),
-                Some(b'"') => {
-                    self.i += 1;
-                    return Ok(out);
-                }
-                Some(b'\\') => {
-                    self.i += 1;
-                    let esc = *self.s.get(self.i).ok_or_else(|| self.err("bad escape"))?;
-                    self.i += 1;
-                    match esc {
-                        b'"' => out.push('"'),
-                        b'\\' => out.push('\\'),
-                        b'/' => out.push('/'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'n' => out.push('\n'),
-                        b'r' => out.push('\r'),
-                        b't' => out.push('\t'),
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let c = if (0xd800..0xdc00).contains(&hi)
-                                && self.s[self.i..].starts_with(b"\\u")
-                            {
-                                let save = self.i;
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if (0xdc00..0xe000).contains(&lo) {
-                                    let c = 0x10000
-                                        + ((u32::from(hi) - 0xd800) << 10)
-                                        + (u32::from(lo) - 0xdc00);
-                                    char::from_u32(c)
-                                } else {
-                                    self.i = save;
-                                    None
-                                }
-                            } else {
-                                char::from_u32(u32::from(hi))
-                            };
-                            // Lone surrogates (Python accepts them) become U+FFFD.
-                            out.push(c.unwrap_or('\u{fffd}'));
-                        }
-                        _ => return Err(self.err("bad escape")),
-                    }
-                }
-                Some(_) => return Err(self.err("control character in string")),
-            }
-        }
-    }
+/// Parses a whole datagram as one JSON document (`pyjson`, FileApp's nesting limit).
+fn parse_json(text: &str) -> Result<Json, WireError> {
+    pyjson::parse(text.as_bytes(), MAX_DEPTH).map_err(|e| WireError::Json(e.to_string()))
 }
 
 #[cfg(test)]
@@ -519,10 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn strings_are_escaped_like_python_ensure_ascii() {
-        let mut s = String::new();
-        push_json_string(&mut s, "a\"b\\c\nd\te\u{1}é€😀\u{7f}/");
-        assert_eq!(s, r#""a\"b\\c\nd\te\u0001\u00e9\u20ac\ud83d\ude00\u007f/""#);
+    fn offers_are_encoded_like_python_json_dumps() {
         assert_eq!(
             encode_offer(&["hello.txt".into(), "jjs.jpg".into()]),
             br#"["hello.txt", "jjs.jpg"]"#
@@ -575,43 +308,6 @@ mod tests {
         assert!(parse_offer(b"\xfe\xff").is_err());
         let deep = "[".repeat(1000);
         assert!(parse_offer(deep.as_bytes()).is_err());
-    }
-
-    #[test]
-    fn json_parser_handles_numbers_words_and_surrogates() {
-        assert_eq!(
-            parse_json(" [1, -2.5e3, true, false, null] ").unwrap(),
-            Json::Array(vec![
-                Json::Number("1".into()),
-                Json::Number("-2.5e3".into()),
-                Json::Bool(true),
-                Json::Bool(false),
-                Json::Null
-            ])
-        );
-        assert_eq!(
-            parse_json(r#""\ud83d\ude00\ud800x""#).unwrap(),
-            Json::String("😀\u{fffd}x".into())
-        );
-        for bad in [
-            "-",
-            "1.",
-            "1e",
-            "tru",
-            "\"\\x\"",
-            "\"\\u12\"",
-            "\"a\u{1}\"",
-            "[1,]",
-        ] {
-            assert!(parse_json(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(
-            parse_json(r#"{"a": 1, "b": 2, "a": 3}"#).unwrap(),
-            Json::Object(vec![
-                ("a".into(), Json::Number("3".into())),
-                ("b".into(), Json::Number("2".into()))
-            ])
-        );
     }
 
     #[test]

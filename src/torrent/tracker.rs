@@ -6,6 +6,7 @@
 
 use super::journal::Journal;
 use super::wire::{self, Message, Mode, Owner};
+use crate::core::pyjson;
 use crate::core::shutdown::Shutdown;
 use crate::core::udp_rpc::{receive_loop, Received};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -168,10 +169,10 @@ impl TrackerState {
                         let entry = format!(
                             "{{\"node_id\": {}, \"addr\": [{}, {}]}}",
                             k.node_id,
-                            json_string(&k.addr.ip().to_string()),
+                            pyjson::quote(&k.addr.ip().to_string()),
                             k.addr.port()
                         );
-                        format!("        {}", json_string(&entry))
+                        format!("        {}", pyjson::quote(&entry))
                     })
                     .collect();
                 (name.clone(), format!("[\n{}\n    ]", items.join(",\n")))
@@ -181,31 +182,6 @@ impl TrackerState {
     }
 }
 
-/// Python's `json.dumps` of a str (ensure_ascii: non-ASCII as `\uXXXX`).
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// An indent-4 JSON object from already-rendered values, keys sorted.
 fn json_object(map: &BTreeMap<String, String>) -> String {
     if map.is_empty() {
@@ -213,7 +189,7 @@ fn json_object(map: &BTreeMap<String, String>) -> String {
     }
     let items: Vec<String> = map
         .iter()
-        .map(|(k, v)| format!("    {}: {v}", json_string(k)))
+        .map(|(k, v)| format!("    {}: {v}", pyjson::quote(k)))
         .collect();
     format!("{{\n{}\n}}", items.join(",\n"))
 }
@@ -408,7 +384,6 @@ mod tests {
             s.files_json(),
             "{\n    \"a.txt\": [\n        \"{\\\"node_id\\\": 1, \\\"addr\\\": [\\\"127.0.0.1\\\", 5000]}\",\n        \"{\\\"node_id\\\": 10, \\\"addr\\\": [\\\"127.0.0.1\\\", 5010]}\"\n    ]\n}"
         );
-        assert_eq!(json_string("é\""), "\"\\u00e9\\\"\"");
     }
 
     #[test]
