@@ -706,6 +706,29 @@ fn one_file_torrent(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Er
     })
 }
 
+/// MD5 over an in-memory buffer: the ceiling of any download that verifies MD5 (xFS).
+fn md5_speed(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>> {
+    use md5::Digest;
+    let block: Vec<u8> = (0..(16u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let rounds = (bytes / block.len() as u64).max(1);
+    let start = Instant::now();
+    let mut h = md5::Md5::new();
+    for _ in 0..rounds {
+        h.update(&block);
+    }
+    let _ = h.finalize();
+    let r = rate(rounds * block.len() as u64, start.elapsed());
+    Ok(Row {
+        scenario: "MD5 of memory, one core (the xFS download ceiling)".into(),
+        subject: format!("{r:.0} MiB/s"),
+        baseline: format!("{base:.0} MiB/s"),
+        ratio: r / base,
+        target: "(reference)".into(),
+    })
+}
+
 /// BitTrickle server over UDP: driver threads keep a window of `lpf` requests in flight.
 fn bittrickle_load(secs: f64) -> Result<Row, Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
@@ -820,6 +843,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Box::new(|| one_file_bittrickle(one, base)),
         ),
         ("one-xfs", Box::new(|| one_file_xfs(one, base))),
+        ("md5", Box::new(|| md5_speed(one, base))),
         ("one-torrent", Box::new(|| one_file_torrent(one, base))),
     ];
     for c in conns {

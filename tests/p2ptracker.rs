@@ -1136,17 +1136,20 @@ fn client_runs_at_most_five_downloads_and_spreads_them_over_holders() {
 
 #[test]
 fn client_starts_the_chunk_with_fewest_holders_first_when_slots_free_up() {
-    // Transfers are held until the tracker has answered about every chunk (plus a margin), so
-    // no slot frees up before all holder counts are known.
-    let all_asked = Arc::new(AtomicBool::new(false));
+    // Transfers are held until the client has asked about chunk 14. The client sends nothing
+    // while a reply is pending, so that question proves it has read the answer about 13 and
+    // knows every holder count before any slot frees up (a fixed margin was flaky under load).
+    // Then transfers finish one at a time, 200 ms apart, so each freed slot's new download has
+    // logged its request before the next slot frees (threads started together race to log).
+    let all_known = Arc::new(AtomicBool::new(false));
+    let tickets = Arc::new(AtomicUsize::new(0));
     let slow = || {
-        let gate = all_asked.clone();
+        let (gate, tickets) = (all_known.clone(), tickets.clone());
         PeerMode::Serve(
             Arc::new(move |i| {
-                wait_for("WHERE_CHUNK,13 answered", 20, || {
-                    gate.load(Ordering::SeqCst)
-                });
-                thread::sleep(Duration::from_millis(200));
+                wait_for("WHERE_CHUNK,14 asked", 20, || gate.load(Ordering::SeqCst));
+                let turn = tickets.fetch_add(1, Ordering::SeqCst) as u64;
+                thread::sleep(Duration::from_millis(200 * (turn.min(5) + 1)));
                 chunk_data(i, default_size(i))
             }),
             Duration::ZERO,
@@ -1155,11 +1158,16 @@ fn client_starts_the_chunk_with_fewest_holders_first_when_slots_free_up() {
     let p1 = FakePeer::start(slow());
     let p2 = FakePeer::start(slow());
     let (pp1, pp2) = (p1.port, p2.port);
-    // 2..=6 fill the five slots at once; of the rest, 11..=13 have one holder, 7..=10 two.
-    let asked = all_asked.clone();
+    // 2..=6 fill the five slots at once; of the rest, 11..=13 have one holder, 7..=10 two;
+    // 14 is unknown in the first round (it comes in a later round, after the others).
+    let known = all_known.clone();
+    let asks_14 = Arc::new(AtomicUsize::new(0));
     let ft = FakeTracker::start(move |i, _| {
-        if i == 13 {
-            asked.store(true, Ordering::SeqCst);
+        if i == 14 {
+            known.store(true, Ordering::SeqCst);
+            if asks_14.fetch_add(1, Ordering::SeqCst) == 0 {
+                return unknown(i);
+            }
         }
         if i >= 11 {
             holders(i, &[pp1])
@@ -1167,7 +1175,7 @@ fn client_starts_the_chunk_with_fewest_holders_first_when_slots_free_up() {
             holders(i, &[pp1, pp2])
         }
     });
-    let (tmp, folder) = client_dir(13, &[1]);
+    let (tmp, folder) = client_dir(14, &[1]);
     let (mut c, _) = start_client(
         tmp.path(),
         &folder,
@@ -1177,14 +1185,14 @@ fn client_starts_the_chunk_with_fewest_holders_first_when_slots_free_up() {
         &["--exit-when-complete"],
     );
     assert_eq!(c.wait_exit(30), Some(0));
-    assert_complete(&folder, 13, default_size);
+    assert_complete(&folder, 14, default_size);
     let log = std::fs::read_to_string(tmp.path().join("logs.log")).unwrap();
     let order: Vec<u32> = log
         .lines()
         .filter_map(|l| l.strip_prefix("c1,REQUEST_CHUNK,"))
         .map(|r| r.split(',').next().unwrap().parse().unwrap())
         .collect();
-    assert_eq!(order.len(), 12, "{log}");
+    assert_eq!(order.len(), 13, "{log}");
     let first: BTreeSet<u32> = order[..5].iter().copied().collect();
     assert_eq!(first, (2..=6).collect(), "{order:?}");
     let next: BTreeSet<u32> = order[5..8].iter().copied().collect();
