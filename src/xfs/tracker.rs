@@ -4,7 +4,7 @@
 
 use crate::core::console::Printer;
 use crate::core::shutdown::Shutdown;
-use crate::core::tcp;
+use crate::core::tcp::{self, Dispatch, TcpService};
 use crate::xfs::conn::{self, RequestError};
 use crate::xfs::state::{ListOutcome, NodeTable};
 use crate::xfs::wire::{self, Message};
@@ -47,51 +47,22 @@ impl Tracker {
     }
 }
 
-/// Serves `listener` until `shutdown` fires.
+/// Serves `listener` until `shutdown` fires: one thread per connection (core::tcp's service),
+/// the node table behind one lock.
 pub fn run(config: TrackerConfig, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
-    let addr = listener.local_addr()?;
     let tracker = Arc::new(Tracker {
         config,
         table: Mutex::new(NodeTable::default()),
         printer: Printer::plain(),
     });
-    // Wakes the blocking accept once the signal fires.
-    let waker = shutdown.clone();
-    std::thread::Builder::new()
-        .name("xfs-tracker-wake".into())
-        .spawn(move || {
-            let _ = waker.receiver().recv();
-            let mut wake = addr;
-            if wake.ip().is_unspecified() {
-                wake.set_ip([127, 0, 0, 1].into());
-            }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
-        })?;
-    for conn in listener.incoming() {
-        if shutdown.is_triggered() {
-            break;
-        }
-        match conn {
-            Ok(stream) => {
-                let peer = stream
-                    .peer_addr()
-                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                let t = tracker.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("xfs-tracker-conn".into())
-                    .spawn(move || serve(&t, stream, peer));
-                if let Err(e) = spawned {
-                    log::warn!("cannot start a connection thread: {e}");
-                }
-            }
-            Err(e) => {
-                log::warn!("accept failed: {e}");
-                if shutdown.sleep(Duration::from_millis(50)) {
-                    break;
-                }
-            }
-        }
-    }
+    let service = TcpService::start_with(
+        listener,
+        "xfs-tracker",
+        Dispatch::ThreadPerConnection,
+        move |stream, peer| serve(&tracker, stream, peer),
+    )?;
+    while !shutdown.sleep(Duration::from_secs(3600)) {}
+    drop(service);
     Ok(())
 }
 
