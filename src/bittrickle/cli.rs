@@ -7,8 +7,8 @@ use crate::bittrickle::server::{self, ServerConfig, INACTIVITY};
 use crate::core::credentials::{BadLine, Credentials, CredentialsError};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
-use crate::core::udp_rpc::Retry;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use crate::core::udp_rpc::{self, Retry};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -87,16 +87,13 @@ fn run_server(port: u16, path: Option<PathBuf>, inactivity: Duration) -> ExitCod
             return ExitCode::from(1);
         }
     };
-    let socket = match UdpSocket::bind(loopback(port)) {
+    let socket = match udp_rpc::bind(loopback(port)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot bind UDP port {port}: {e}");
             return ExitCode::from(1);
         }
     };
-    if let Ok(addr) = socket.local_addr() {
-        log::info!("listening on {addr}");
-    }
     let shutdown = Shutdown::new();
     let _ = shutdown.trigger_on_ctrl_c();
     let config = ServerConfig {
@@ -121,7 +118,7 @@ fn run_client(server_port: u16, heartbeat: Duration, timeout: Duration) -> ExitC
             return ExitCode::from(1);
         }
     };
-    let socket = match UdpSocket::bind(loopback(0)) {
+    let socket = match std::net::UdpSocket::bind(loopback(0)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot bind a UDP socket: {e}");

@@ -21,6 +21,13 @@ pub const MAX_DATAGRAM: usize = 65_535;
 /// How often blocked receives wake to check for shutdown.
 const POLL: Duration = Duration::from_millis(100);
 
+/// Binds a UDP socket and logs where it listens (the UDP twin of `core::tcp::bind`).
+pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(addr)?;
+    log::info!("listening on {}", socket.local_addr()?);
+    Ok(socket)
+}
+
 /// One received datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {

@@ -5,7 +5,7 @@ use super::node::{Node, NodeConfig};
 use super::tracker::{self, TrackerConfig};
 use crate::core::console::{Console, Input, Printer};
 use crate::core::shutdown::Shutdown;
-use crate::core::udp_rpc::Retry;
+use crate::core::udp_rpc::{self, Retry};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,13 +64,8 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 fn bind(addr: SocketAddr) -> Result<UdpSocket, ExitCode> {
-    match UdpSocket::bind(addr) {
-        Ok(s) => {
-            if let Ok(a) = s.local_addr() {
-                log::info!("listening on {a}");
-            }
-            Ok(s)
-        }
+    match udp_rpc::bind(addr) {
+        Ok(s) => Ok(s),
         Err(e) => {
             eprintln!("error: cannot bind UDP {addr}: {e}");
             Err(ExitCode::from(1))
