@@ -695,6 +695,11 @@ fn converse(
             next_round = Instant::now() + round_pause;
             continue;
         }
+        if plan.complete() {
+            // The drain above may have landed the last chunk: do not wait for news that will
+            // never come (this cost a full idle second at the end of most swarms).
+            break;
+        }
         let wait = if plan.to_query().is_empty() {
             Duration::from_secs(1)
         } else {
