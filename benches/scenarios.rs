@@ -137,10 +137,7 @@ fn one_file_p2ptracker(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error:
     let report = swarm.run()?;
     let r = rate(bytes, report.elapsed);
     Ok(Row {
-        scenario: format!(
-            "one file, {} MiB, peer to peer: P2PTracker++ chunks",
-            bytes >> 20
-        ),
+        scenario: format!("one file, {} MiB: P2PTracker++ chunks", bytes >> 20),
         subject: format!("{r:.0} MiB/s"),
         baseline: format!("{base:.0} MiB/s"),
         ratio: r / base,
@@ -471,6 +468,30 @@ fn word_after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
     rest.split_whitespace().next()
 }
 
+/// The row of a one-file scenario, after checking the download is byte-identical to the source.
+fn one_file_row(
+    label: &str,
+    src: &Path,
+    dest: &Path,
+    bytes: u64,
+    took: Duration,
+    base: f64,
+    target: &str,
+) -> Result<Row, Box<dyn std::error::Error>> {
+    use peershare::core::digest::sha256_file;
+    if sha256_file(src)? != sha256_file(dest)? {
+        return Err(format!("{label}: the download differs from the source").into());
+    }
+    let r = rate(bytes, took);
+    Ok(Row {
+        scenario: format!("one file, {} MiB: {label}", bytes >> 20),
+        subject: format!("{r:.0} MiB/s"),
+        baseline: format!("{base:.0} MiB/s"),
+        ratio: r / base,
+        target: target.into(),
+    })
+}
+
 /// One file through BitTrickle: `pub` by one client, `get` by another (real processes).
 fn one_file_bittrickle(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
@@ -500,22 +521,15 @@ fn one_file_bittrickle(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error:
     yoda.type_line("get big.bin")?;
     yoda.wait("downloaded successfully", 1, 600)?;
     let took = start.elapsed();
-    if peershare::core::digest::sha256_file(&up.join("big.bin"))?
-        != peershare::core::digest::sha256_file(&down.join("big.bin"))?
-    {
-        return Err("BitTrickle download differs from the source".into());
-    }
-    let r = rate(bytes, took);
-    Ok(Row {
-        scenario: format!(
-            "one file, {} MiB, peer to peer: BitTrickle get",
-            bytes >> 20
-        ),
-        subject: format!("{r:.0} MiB/s"),
-        baseline: format!("{base:.0} MiB/s"),
-        ratio: r / base,
-        target: "≥ 0.90× rate".into(),
-    })
+    one_file_row(
+        "BitTrickle get",
+        &up.join("big.bin"),
+        &down.join("big.bin"),
+        bytes,
+        took,
+        base,
+        "≥ 0.90× rate",
+    )
 }
 
 /// One file through FileApp: `offer` by one client, `request` by another (real processes).
@@ -548,22 +562,15 @@ fn one_file_fileapp(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Er
     bob.type_line("request big.bin alice")?;
     bob.wait("big.bin downloaded successfully!", 1, 600)?;
     let took = start.elapsed();
-    if peershare::core::digest::sha256_file(&share.join("big.bin"))?
-        != peershare::core::digest::sha256_file(&down.join("big.bin"))?
-    {
-        return Err("FileApp download differs from the source".into());
-    }
-    let r = rate(bytes, took);
-    Ok(Row {
-        scenario: format!(
-            "one file, {} MiB, peer to peer: FileApp request",
-            bytes >> 20
-        ),
-        subject: format!("{r:.0} MiB/s"),
-        baseline: format!("{base:.0} MiB/s"),
-        ratio: r / base,
-        target: "≥ 0.90× rate".into(),
-    })
+    one_file_row(
+        "FileApp request",
+        &share.join("big.bin"),
+        &down.join("big.bin"),
+        bytes,
+        took,
+        base,
+        "≥ 0.90× rate",
+    )
 }
 
 /// The port of the first `listening on 127.0.0.1:<port>` line in `text`.
@@ -626,22 +633,15 @@ fn one_file_xfs(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>
     node2.type_line("download big.bin")?;
     node2.wait("File downloaded successfully", 1, 600)?;
     let took = start.elapsed();
-    if peershare::core::digest::sha256_file(&d1.join("big.bin"))?
-        != peershare::core::digest::sha256_file(&d2.join("big.bin"))?
-    {
-        return Err("xFS download differs from the source".into());
-    }
-    let r = rate(bytes, took);
-    Ok(Row {
-        scenario: format!(
-            "one file, {} MiB, peer to peer: xFS download (MD5 checked)",
-            bytes >> 20
-        ),
-        subject: format!("{r:.0} MiB/s"),
-        baseline: format!("{base:.0} MiB/s"),
-        ratio: r / base,
-        target: "≥ 0.90× rate".into(),
-    })
+    one_file_row(
+        "xFS download (MD5 checked)",
+        &d1.join("big.bin"),
+        &d2.join("big.bin"),
+        bytes,
+        took,
+        base,
+        "≥ 0.90× rate",
+    )
 }
 
 /// One file through BitTorrent-Python: node 4 downloads from owners 1-3 (S/N split over UDP).
@@ -688,22 +688,15 @@ fn one_file_torrent(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Er
     leech.type_line("torrent -setMode download big.bin")?;
     leech.wait("has successfully downloaded", 1, 900)?;
     let took = start.elapsed();
-    if peershare::core::digest::sha256_file(&src)?
-        != peershare::core::digest::sha256_file(&work.path().join("node_files/node4/big.bin"))?
-    {
-        return Err("BitTorrent-Python download differs from the source".into());
-    }
-    let r = rate(bytes, took);
-    Ok(Row {
-        scenario: format!(
-            "one file, {} MiB: BitTorrent-Python download from 3 owners (UDP)",
-            bytes >> 20
-        ),
-        subject: format!("{r:.0} MiB/s"),
-        baseline: format!("{base:.0} MiB/s"),
-        ratio: r / base,
-        target: "(UDP; no target)".into(),
-    })
+    one_file_row(
+        "BitTorrent-Python download from 3 owners (UDP)",
+        &src,
+        &work.path().join("node_files/node4/big.bin"),
+        bytes,
+        took,
+        base,
+        "(UDP; no target)",
+    )
 }
 
 /// MD5 over an in-memory buffer: the ceiling of any download that verifies MD5 (xFS).
