@@ -48,10 +48,14 @@ pub struct Args {
 #[derive(Debug)]
 pub enum SwarmError {
     Io(io::Error),
+    /// Nothing to share: the folder (or file list) holds no non-empty file.
     NoChunks(PathBuf),
     Client(String, client::ClientError),
     Incomplete(String),
-    Mismatch { client: String, idx: u32 },
+    Mismatch {
+        client: String,
+        idx: u32,
+    },
 }
 
 impl fmt::Display for SwarmError {
@@ -119,7 +123,11 @@ impl Swarm {
             chunks.extend(chunking::split_file(s, &src_dir, chunk_size, next)?);
         }
         if chunks.is_empty() {
-            return Err(SwarmError::NoChunks(work.into()));
+            let from = sources
+                .first()
+                .and_then(|p| p.parent())
+                .map_or_else(|| work.to_path_buf(), Path::to_path_buf);
+            return Err(SwarmError::NoChunks(from));
         }
         let mut rng = StdRng::seed_from_u64(seed);
         let n = chunks.len();
@@ -270,7 +278,10 @@ fn sources(args: &Args, work: &Path) -> io::Result<Vec<PathBuf>> {
         random_file(&path, mib, args.seed)?;
         return Ok(vec![path]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.dir)?
+    let listing = std::fs::read_dir(&args.dir).map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot read {}: {e}", args.dir.display()))
+    })?;
+    let mut files: Vec<PathBuf> = listing
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_file())
@@ -290,6 +301,9 @@ fn demo(args: &Args) -> Result<(), SwarmError> {
     };
     std::fs::create_dir_all(&work)?;
     let files = sources(args, &work)?;
+    if files.is_empty() {
+        return Err(SwarmError::NoChunks(args.dir.clone()));
+    }
     let shared: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
