@@ -455,6 +455,16 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Types `line` and returns the time until `done` appears in the output.
+    fn timed(&mut self, line: &str, done: &str) -> Result<Duration, Box<dyn std::error::Error>> {
+        let start = Instant::now();
+        self.type_line(line)?;
+        self.wait(done, 1, 900)?;
+        Ok(start.elapsed())
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -517,10 +527,7 @@ fn one_file_bittrickle(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error:
     yoda.type_line("yoda")?;
     yoda.type_line("wise@!man")?;
     yoda.wait("Available commands", 1, 10)?;
-    let start = Instant::now();
-    yoda.type_line("get big.bin")?;
-    yoda.wait("downloaded successfully", 1, 600)?;
-    let took = start.elapsed();
+    let took = yoda.timed("get big.bin", "downloaded successfully")?;
     one_file_row(
         "BitTrickle get",
         &up.join("big.bin"),
@@ -558,10 +565,7 @@ fn one_file_fileapp(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Er
         &down,
     )?;
     bob.wait("[Client table updated.]", 1, 10)?;
-    let start = Instant::now();
-    bob.type_line("request big.bin alice")?;
-    bob.wait("big.bin downloaded successfully!", 1, 600)?;
-    let took = start.elapsed();
+    let took = bob.timed("request big.bin alice", "big.bin downloaded successfully!")?;
     one_file_row(
         "FileApp request",
         &share.join("big.bin"),
@@ -629,10 +633,7 @@ fn one_file_xfs(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Error>
         work.path().join("lat.txt"),
         format!("127.0.0.1 {p2} 127.0.0.1 {p1} 0\n"),
     )?;
-    let start = Instant::now();
-    node2.type_line("download big.bin")?;
-    node2.wait("File downloaded successfully", 1, 600)?;
-    let took = start.elapsed();
+    let took = node2.timed("download big.bin", "File downloaded successfully")?;
     one_file_row(
         "xFS download (MD5 checked)",
         &d1.join("big.bin"),
@@ -684,10 +685,10 @@ fn one_file_torrent(bytes: u64, base: f64) -> Result<Row, Box<dyn std::error::Er
         work.path(),
     )?;
     leech.wait("ENTER YOUR COMMAND!", 1, 10)?;
-    let start = Instant::now();
-    leech.type_line("torrent -setMode download big.bin")?;
-    leech.wait("has successfully downloaded", 1, 900)?;
-    let took = start.elapsed();
+    let took = leech.timed(
+        "torrent -setMode download big.bin",
+        "has successfully downloaded",
+    )?;
     one_file_row(
         "BitTorrent-Python download from 3 owners (UDP)",
         &src,

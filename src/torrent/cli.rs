@@ -7,7 +7,7 @@ use crate::core::console::{Console, Input, Printer};
 use crate::core::shutdown::Shutdown;
 use crate::core::udp_rpc::{self, Retry};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -80,20 +80,22 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// Opens a log in `dir`, or says why not (exit 1), like [`bind`] for sockets.
+fn open_journal(printer: Printer, dir: &Path, name: &str) -> Result<Journal, ExitCode> {
+    Journal::open(printer, dir, name).map_err(|e| {
+        eprintln!("error: cannot open the log in {}: {e}", dir.display());
+        ExitCode::from(1)
+    })
+}
+
 fn run_tracker(a: TrackerArgs) -> ExitCode {
     let socket = match bind(SocketAddr::from(([127, 0, 0, 1], a.port))) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let journal = match Journal::open(Printer::plain(), &a.logs_dir, "_tracker.log") {
+    let journal = match open_journal(Printer::plain(), &a.logs_dir, "_tracker.log") {
         Ok(j) => j,
-        Err(e) => {
-            eprintln!(
-                "error: cannot open the log in {}: {e}",
-                a.logs_dir.display()
-            );
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let shutdown = Shutdown::new();
     let _ = shutdown.trigger_on_ctrl_c();
@@ -123,15 +125,9 @@ fn run_node(a: NodeArgs) -> ExitCode {
         }
     };
     let file_name = format!("node{}.log", a.node_id);
-    let journal = match Journal::open(console.printer(), &a.logs_dir, &file_name) {
+    let journal = match open_journal(console.printer(), &a.logs_dir, &file_name) {
         Ok(j) => j,
-        Err(e) => {
-            eprintln!(
-                "error: cannot open the log in {}: {e}",
-                a.logs_dir.display()
-            );
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let shutdown = Shutdown::new();
     let _ = shutdown.trigger_on_ctrl_c();
