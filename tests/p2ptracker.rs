@@ -1,4 +1,4 @@
-//! P2PTracker++ integration tests (spec `shared/specs/p2ptracker.md`, §8 checklist).
+//! P2PTracker++ integration tests (spec `docs/specs/p2ptracker.md`, §8 checklist).
 //!
 //! Three kinds of test:
 //! - the real tracker process driven with raw TCP bytes (messages have no terminator, replies are

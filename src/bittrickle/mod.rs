@@ -1,4 +1,4 @@
-//! BitTrickle (spec `shared/specs/bittrickle.md`): a permissioned peer-to-peer file-sharing system
+//! BitTrickle (spec `docs/specs/bittrickle.md`): a permissioned peer-to-peer file-sharing system
 //! with a central indexing server. Users log in with a password, stay active with heartbeats,
 //! publish file names, search, and download a file straight from an active publisher.
 //! Client ↔ server traffic is one UDP datagram of text per request; peer ↔ peer is TCP.

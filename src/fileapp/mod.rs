@@ -1,4 +1,4 @@
-//! FileApp ("Bootleg BitTorrent", see `shared/specs/fileapp.md`): a central UDP server keeps the
+//! FileApp ("Bootleg BitTorrent", see `docs/specs/fileapp.md`): a central UDP server keeps the
 //! table of who offers which file and pushes it to every active client whenever it changes;
 //! clients fetch files straight from each other over TCP. Datagrams, JSON and the TCP request
 //! line are byte-identical to the original FileApp.py, so peershare and original programs mix.

@@ -1,4 +1,4 @@
-//! P2PTracker++ (spec: `shared/specs/p2ptracker.md`): a text-over-TCP tracker and clients that
+//! P2PTracker++ (spec: `docs/specs/p2ptracker.md`): a text-over-TCP tracker and clients that
 //! gather a chunked file set from each other.
 //!
 //! - [`wire`]: the messages, pure.

@@ -1,7 +1,7 @@
 //! Simple xFS ("Project 3", UMN CSCI 5105): a tracking server knows every node and the files in
 //! each node's directory (name, size, MD5); a node that wants a file asks the tracker who has
 //! it, picks the node with the lowest `latency + 10 × load`, has that node stream the whole file
-//! to it over TCP, and checks the MD5 before the file lands. Spec: `shared/specs/xfs.md`.
+//! to it over TCP, and checks the MD5 before the file lands. Spec: `docs/specs/xfs.md`.
 //!
 //! Layers: [`wire`] (pure codec, byte-exact with Python's `json.dumps`), [`state`] (the tracker's
 //! node table), [`files`] (directory scan, MD5), [`conn`] (message framing), and the roles
