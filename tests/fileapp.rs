@@ -1235,3 +1235,18 @@ fn twenty_idle_connections_do_not_delay_a_good_request_at_an_owner() {
         10,
     );
 }
+
+#[test]
+fn server_refuses_offered_names_that_are_not_plain_file_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, addr) = start_server(tmp.path());
+    let a = Raw::new();
+    a.register(addr, "alice", 7, true);
+    a.send(
+        br#"["../../etc/passwd", "a\u0000b", "/etc/shadow", "x\\y", "..", "ok.txt"]"#,
+        addr,
+    );
+    assert_eq!(a.recv_text(), "ACK_OFFER");
+    assert_eq!(a.recv_text(), r#"{"ok.txt,alice": ["127.0.0.1", 7]}"#);
+    server.wait_stderr("path separator", 5);
+}

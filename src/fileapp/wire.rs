@@ -8,6 +8,7 @@
 //! (separators `", "` and `": "`, strings through `core::pyjson`) and read with `core::pyjson`'s
 //! strict parser, so key order is the order on the wire. Pure: no sockets, no clocks.
 
+use crate::core::names;
 use crate::core::pyjson::{self, Json};
 use std::fmt;
 
@@ -128,7 +129,11 @@ pub fn parse_offer(bytes: &[u8]) -> Result<Vec<Result<String, String>>, WireErro
         .map(|item| match item {
             Json::String(s) if s.is_empty() => Err("an empty name".to_string()),
             Json::String(s) if s.contains(',') => Err(format!("{s:?} contains ','")),
-            Json::String(s) => Ok(s),
+            // Names land in every client's table: only plain file names (no `../`, NUL, `/`).
+            Json::String(s) => match names::check(&s) {
+                Ok(_) => Ok(s),
+                Err(why) => Err(format!("{s:?}: {why}")),
+            },
             other => Err(format!("{} is not a string", other.kind())),
         })
         .collect())
@@ -302,6 +307,10 @@ mod tests {
         assert!(got[1].is_err() && got[2].is_err() && got[3].is_err());
         assert!(got[4].is_err() && got[5].is_err());
         assert_eq!(got[6], Ok("é".into()));
+        let bad = parse_offer(br#"["../../etc/passwd", "a\u0000b", "/abs", "a\\b", "..", "ok"]"#)
+            .unwrap();
+        assert!(bad[..5].iter().all(|r| r.is_err()), "{bad:?}");
+        assert_eq!(bad[5], Ok("ok".into()));
         assert_eq!(parse_offer(b"{}"), Err(WireError::NotAList));
         assert!(parse_offer(b"hello").is_err());
         assert!(parse_offer(b"[\"a\"").is_err());
