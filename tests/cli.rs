@@ -23,7 +23,14 @@ fn all_text(out: &Output) -> String {
 fn no_arguments_prints_the_command_list() {
     let out = peershare(&[]);
     let text = all_text(&out);
-    for system in ["p2ptracker", "fileapp", "bittrickle", "torrent", "xfs", "demo"] {
+    for system in [
+        "p2ptracker",
+        "fileapp",
+        "bittrickle",
+        "torrent",
+        "xfs",
+        "demo",
+    ] {
         assert!(text.contains(system), "{system} missing from:\n{text}");
     }
     assert!(text.contains("Usage: peershare <COMMAND>"), "{text}");
@@ -33,8 +40,14 @@ fn no_arguments_prints_the_command_list() {
 fn a_system_without_a_role_prints_its_help() {
     let out = peershare(&["p2ptracker"]);
     let text = all_text(&out);
-    assert!(text.contains("tracker") && text.contains("client"), "{text}");
-    assert!(text.contains("Usage: peershare p2ptracker <COMMAND>"), "{text}");
+    assert!(
+        text.contains("tracker") && text.contains("client"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Usage: peershare p2ptracker <COMMAND>"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -56,7 +69,10 @@ fn a_misspelt_command_gets_a_suggestion() {
     let out = peershare(&["p2ptraker"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("a similar subcommand exists: 'p2ptracker'"), "{err}");
+    assert!(
+        err.contains("a similar subcommand exists: 'p2ptracker'"),
+        "{err}"
+    );
 }
 
 #[test]
