@@ -15,6 +15,7 @@ pub mod pyjson;
 pub mod select;
 pub mod shutdown;
 pub mod tcp;
+pub mod trace;
 pub mod transfer;
 pub mod udp_rpc;
 
