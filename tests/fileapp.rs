@@ -203,14 +203,26 @@ fn client_rejects_name_with_comma_at_startup() {
         &["fileapp", "-c", "al", "not-an-ip", "9", "0", "0"][..],
         &["fileapp", "-c", "al", "127.0.0.1", "70000", "0", "0"],
         &["fileapp", "-s", "x"],
-        &["fileapp"],
-        &["fileapp", "-s", "1", "-c", "a", "b", "c", "d", "e"],
+        &["fileapp", "-c", "al", "127.0.0.1", "0", "0", "0"],
     ] {
         let mut c = Proc::start(tmp.path(), args);
         assert_eq!(c.wait_exit(10), Some(2), "{args:?}");
         c.wait_stderr("\n", 5);
         assert!(c.stderr.text().starts_with("error: "), "{args:?}");
         assert_eq!(c.stderr.text().lines().count(), 1, "{args:?}");
+    }
+    // Usage errors show clap's whole message: what is missing, the usage, the --help tip.
+    for args in [
+        &["fileapp"][..],
+        &["fileapp", "-s", "1", "-c", "a", "b", "c", "d", "e"],
+    ] {
+        let mut c = Proc::start(tmp.path(), args);
+        assert_eq!(c.wait_exit(10), Some(2), "{args:?}");
+        let err = c.wait_stderr("--help", 5);
+        assert!(
+            err.starts_with("error: ") && err.contains("Usage:"),
+            "{err}"
+        );
     }
 }
 
@@ -571,8 +583,14 @@ fn client_offer_unacked_prints_no_ack_after_three_sends_and_stays_registered() {
     c.type_line("setdir share");
     c.type_line("offer a.txt");
     c.wait_stdout(">>> [No ACK from Server, please try again later.]\n", 10);
-    let offers = fake.drain(100);
-    assert_eq!(offers, vec![r#"["a.txt"]"#; 3]);
+    // Three offers, then (issue 13: has the server forgotten us?) three registrations.
+    let sent = fake.drain(100);
+    assert_eq!(sent[..3], vec![r#"["a.txt"]"#; 3]);
+    assert_eq!(sent.len(), 6, "{sent:?}");
+    assert!(
+        sent[3..].iter().all(|d| d.starts_with("alice,")),
+        "{sent:?}"
+    );
     // Still registered: the next offer is acked, then EOF deregisters.
     c.type_line("offer a.txt");
     let (again, _) = fake.recv();
@@ -1249,4 +1267,52 @@ fn server_refuses_offered_names_that_are_not_plain_file_names() {
     assert_eq!(a.recv_text(), "ACK_OFFER");
     assert_eq!(a.recv_text(), r#"{"ok.txt,alice": ["127.0.0.1", 7]}"#);
     server.wait_stderr("path separator", 5);
+}
+
+// ---------------------------------------------------------------- server restart (issue 13)
+
+#[test]
+fn client_after_a_server_restart_registers_again_and_its_offer_lands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = support::free_udp_port().to_string();
+    let mut first = Proc::start(tmp.path(), &["fileapp", "-s", &port]);
+    first.wait_stderr("listening on", 10);
+    let server: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dir = make_dir(tmp.path(), "alice");
+    std::fs::write(dir.join("a.txt"), "a").unwrap();
+    std::fs::write(dir.join("b.txt"), "b").unwrap();
+    let mut c = start_client(&dir, "alice", server);
+    c.type_line("setdir .");
+    c.type_line("offer a.txt");
+    c.wait_stdout(">>> [Offer Message received by Server.]", 10);
+    first.kill();
+    let second = Proc::start(tmp.path(), &["fileapp", "-s", &port]);
+    second.wait_stderr("listening on", 10);
+    c.type_line("offer b.txt");
+    c.wait_stdout(
+        ">>> [The server did not know this client (was it restarted?); registered again.]",
+        15,
+    );
+    let out = c.wait_stdout(">>> [Offer Message received by Server.]\n", 10);
+    assert_eq!(count(&out, ">>> [Offer Message received by Server.]"), 2);
+    assert!(!out.contains("No ACK"), "{out}");
+    // The restarted server logged the real cause, and lists everything alice offered.
+    second.wait_stderr("ignored an offer from", 5);
+    let raw = Raw::new();
+    let table = raw.register(server, "bob", 9, true);
+    assert!(
+        table.contains("\"a.txt,alice\"") && table.contains("\"b.txt,alice\""),
+        "{table}"
+    );
+}
+
+#[test]
+fn help_at_the_prompt_lists_the_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut c, _fake, _) = client_with_fake(tmp.path(), "me", "{}");
+    c.type_line("help");
+    c.wait_stdout(
+        ">>> [Commands: setdir <dir> | offer <file>... | list | request <file> <client> | dereg <name> | help]",
+        10,
+    );
 }

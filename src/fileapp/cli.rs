@@ -15,10 +15,12 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("mode").required(true).args(["server", "client"])))]
 pub struct Args {
-    /// Run the server on this UDP port.
+    /// Run the server on this UDP port (0-65535; 0 lets the OS pick and logs the port).
     #[arg(short = 's', long = "server", value_name = "port")]
     pub server: Option<String>,
-    /// Run a client.
+    /// Run a client: its name (no ',' or whitespace, at most 64 bytes), the server's host name or
+    /// IP, the server's UDP port (1-65535), and this client's UDP and TCP ports (0-65535; 0 lets
+    /// the OS pick).
     #[arg(
         short = 'c',
         long = "client",
@@ -38,9 +40,14 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn port(which: &str, text: &str) -> Result<u16, String> {
-    text.parse::<u16>()
-        .map_err(|_| format!("{which} must be a port number 0-65535, not {text:?}"))
+/// A port in `min`-65535 (0 = let the OS pick, allowed where we listen).
+fn port(which: &str, text: &str, min: u16) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(p) if p >= min => Ok(p),
+        _ => Err(format!(
+            "{which} must be a port number {min}-65535, not {text:?}"
+        )),
+    }
 }
 
 fn any_addr(port: u16) -> SocketAddr {
@@ -80,7 +87,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn run_server(port_text: &str) -> ExitCode {
-    let p = match port("port", port_text) {
+    let p = match port("port", port_text, 0) {
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
@@ -125,9 +132,9 @@ fn run_client(name: &str, ip: &str, sport: &str, uport: &str, tport: &str) -> Ex
         }
     };
     let ports = (
-        port("server-port", sport),
-        port("client-udp-port", uport),
-        port("client-tcp-port", tport),
+        port("server-port", sport, 1),
+        port("client-udp-port", uport, 0),
+        port("client-tcp-port", tport, 0),
     );
     let (sport, uport, tport) = match ports {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
@@ -173,6 +180,18 @@ fn run_client(name: &str, ip: &str, sport: &str, uport: &str, tport: &str) -> Ex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_are_checked_against_their_range() {
+        assert_eq!(port("port", "0", 0), Ok(0));
+        assert_eq!(
+            port("server-port", "0", 1).unwrap_err(),
+            "server-port must be a port number 1-65535, not \"0\""
+        );
+        assert!(port("client-udp-port", "65536", 0).is_err());
+        assert!(port("client-udp-port", "-1", 0).is_err());
+        assert_eq!(port("client-tcp-port", "65535", 0), Ok(65535));
+    }
 
     #[test]
     fn names_with_commas_whitespace_or_too_long_are_refused() {

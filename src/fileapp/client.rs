@@ -138,6 +138,9 @@ impl TableView {
     }
 }
 
+/// What `help` prints (a peershare addition; the original had no help).
+const HELP: &str = ">>> [Commands: setdir <dir> | offer <file>... | list | request <file> <client> | dereg <name> | help]";
+
 /// A registered client's running parts.
 struct Session {
     config: ClientConfig,
@@ -147,6 +150,8 @@ struct Session {
     service: Option<TcpService>,
     printer: Printer,
     registered: bool,
+    /// The TCP port announced at registration (announced again when registering again).
+    tcp_port: u16,
     /// Ctrl-C: ends the command loop and aborts a running download.
     stop: Shutdown,
 }
@@ -215,6 +220,7 @@ fn run_inner(
         service: Some(service),
         printer,
         registered: true,
+        tcp_port,
         stop: shutdown.clone(),
     };
     loop {
@@ -329,6 +335,10 @@ impl Session {
             self.list(args);
             return Next::Prompt;
         }
+        if cmd == "help" {
+            self.say(HELP);
+            return Next::Prompt;
+        }
         if !self.registered {
             self.say(">>> [Invalid command. Please try again.]");
             return Next::Prompt;
@@ -420,16 +430,36 @@ impl Session {
                 }
             }
         }
+        if self.send_offer(&names) {
+            return;
+        }
+        // No ACK: a server that restarted has forgotten us and ignores our offers. Register
+        // again (the same datagram as at start-up) and offer everything offered so far.
+        if self.register_again() {
+            let all = self
+                .offered
+                .lock()
+                .map(|o| o.files.clone())
+                .unwrap_or_default();
+            if self.send_offer(&all) {
+                return;
+            }
+        }
+        self.say(">>> [No ACK from Server, please try again later.]");
+    }
+
+    /// Sends one offer until `ACK_OFFER` (true) or the retries run out (false).
+    fn send_offer(&self, names: &[String]) -> bool {
         // The ACK line is printed by the matcher, on the router thread, so it comes before the
         // `[Client table updated.]` of the broadcast that follows it (as in the original, whose
-        // one listener thread printed both). `outcome` makes exactly one of the two lines win.
+        // one listener thread printed both). `outcome` makes exactly one of ACK / give-up win.
         const WAITING: u8 = 0;
         const ACKED: u8 = 1;
         const GAVE_UP: u8 = 2;
         let outcome = Arc::new(AtomicU8::new(WAITING));
         let (seen, printer) = (outcome.clone(), self.printer.clone());
         let acked = self.rpc.request(
-            &wire::encode_offer(&names),
+            &wire::encode_offer(names),
             self.config.server,
             self.config.ack,
             move |d| {
@@ -445,12 +475,39 @@ impl Session {
             },
         );
         if let Err(e) = acked {
-            let gave_up = outcome
-                .compare_exchange(WAITING, GAVE_UP, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok();
-            if gave_up {
-                log::debug!("offer not acknowledged: {e}");
-                self.say(">>> [No ACK from Server, please try again later.]");
+            log::debug!("offer not acknowledged: {e}");
+            let _ = outcome.compare_exchange(WAITING, GAVE_UP, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        outcome.load(Ordering::SeqCst) == ACKED
+    }
+
+    /// Re-sends the registration after an unanswered offer; true when the server welcomed us
+    /// (it had forgotten this client: tells the user so).
+    fn register_again(&self) -> bool {
+        let hello = wire::encode_registration(&wire::Registration {
+            name: self.config.name.clone(),
+            tcp_port: self.tcp_port,
+        });
+        let reply = self
+            .rpc
+            .request(&hello, self.config.server, self.config.register, |d| {
+                !is_ack_word(&d.bytes) && !looks_like_table(&d.bytes)
+            });
+        match reply {
+            Ok(d) if d.bytes == wire::WELCOME.as_bytes() => {
+                self.say(">>> [The server did not know this client (was it restarted?); registered again.]");
+                true
+            }
+            Ok(d) => {
+                self.say(&format!(
+                    ">>> [Registering again failed: {}]",
+                    String::from_utf8_lossy(&d.bytes)
+                ));
+                false
+            }
+            Err(e) => {
+                log::debug!("registering again got no answer: {e}");
+                false
             }
         }
     }

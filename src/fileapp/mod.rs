@@ -12,7 +12,13 @@
 //! Spec points left open and how they are resolved here:
 //! - A datagram from an active client is checked in this order: `DEREG`, the ack words (`ACK`,
 //!   `ACK_OFFER`, `ACK_DEREG`: ignored), a repeated registration with the same name, else an
-//!   offer. `DEREG` from an address never seen is a malformed registration (dropped, warned).
+//!   offer. A datagram from an address with no active registration that is not a registration
+//!   (an offer or `DEREG` after a server restart) is dropped with a warning naming it.
+//! - After a server restart the client learns it was forgotten only when an offer goes
+//!   unanswered (the protocol has no "unknown client" reply, and original clients must not see
+//!   a new one): it then sends its registration again; on the welcome it says so, and offers
+//!   everything offered so far. A silent server still ends in `No ACK from Server`.
+//! - `help` lists the commands (a peershare addition).
 //! - `>>> [Offer Message Received By Server]` is printed only for offers that parse as a JSON
 //!   array (the original printed it before `json.loads` crashed on anything else).
 //! - A repeated registration from an active address does not change the registered TCP port.

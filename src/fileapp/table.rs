@@ -68,6 +68,28 @@ struct Entry {
     encoded_len: usize,
 }
 
+/// Why a datagram from an address with no active registration was dropped, naming the real
+/// cause: after a server restart, registered clients keep sending offers and DEREGs, which used
+/// to be reported as malformed registrations.
+fn unregistered(from: SocketAddr, bytes: &[u8], e: &wire::WireError) -> String {
+    let what = if bytes == wire::DEREG {
+        Some("a DEREG")
+    } else if bytes == wire::ACK || bytes == wire::ACK_OFFER || bytes == wire::ACK_DEREG {
+        Some("an ACK")
+    } else if wire::parse_offer(bytes).is_ok() {
+        Some("an offer")
+    } else {
+        None
+    };
+    match what {
+        Some(what) => format!(
+            "ignored {what} from {from}, which is not registered (was the server restarted? \
+             the client registers again when its next offer goes unanswered)"
+        ),
+        None => format!("dropped a datagram from {from}: {e}"),
+    }
+}
+
 /// Everything the server knows.
 #[derive(Debug, Default)]
 pub struct ServerState {
@@ -124,15 +146,6 @@ impl ServerState {
         wire::table_len(self.table.iter().map(|e| e.encoded_len))
     }
 
-    /// Names of the active clients (for tests and logs).
-    pub fn active_names(&self) -> Vec<String> {
-        self.clients
-            .iter()
-            .filter(|(_, c)| c.active)
-            .map(|(_, c)| c.name.clone())
-            .collect()
-    }
-
     /// Handles one datagram from `from` at time `now`.
     pub fn datagram(&mut self, from: SocketAddr, bytes: &[u8], now: Instant) -> Vec<Action> {
         let active = self.client(from).is_some_and(|c| c.active);
@@ -169,7 +182,7 @@ impl ServerState {
     fn register(&mut self, from: SocketAddr, bytes: &[u8], now: Instant) -> Vec<Action> {
         let r = match wire::parse_registration(bytes) {
             Ok(r) => r,
-            Err(e) => return vec![Action::Warn(format!("dropped a datagram from {from}: {e}"))],
+            Err(e) => return vec![Action::Warn(unregistered(from, bytes, &e))],
         };
         if self
             .clients
@@ -398,7 +411,23 @@ mod tests {
             s.datagram(addr(5), b"nocomma", now)[0],
             Action::Warn(_)
         ));
-        assert_eq!(s.active_names(), vec!["alice"]);
+        assert_eq!(s.clients.iter().filter(|(_, c)| c.active).count(), 1);
+    }
+
+    #[test]
+    fn offers_and_deregs_from_unknown_clients_are_logged_as_such() {
+        let now = Instant::now();
+        let mut s = ServerState::new(AckRetry::default());
+        for (bytes, what) in [
+            (&br#"["a.txt"]"#[..], "ignored an offer from"),
+            (b"DEREG", "ignored a DEREG from"),
+            (b"nocomma", "dropped a datagram from"),
+        ] {
+            match &s.datagram(addr(9), bytes, now)[..] {
+                [Action::Warn(w)] => assert!(w.contains(what), "{w}"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
