@@ -1316,3 +1316,60 @@ fn help_at_the_prompt_lists_the_commands() {
         10,
     );
 }
+
+// ---------------------------------------------------------------- --bind (issue 17)
+
+#[test]
+fn server_and_client_bound_to_a_given_ip_answer_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Proc::start(tmp.path(), &["fileapp", "--bind", "127.0.0.2", "-s", "0"]);
+    let port = logged_port(&p, "fileapp::cli");
+    let server = SocketAddr::from(([127, 0, 0, 2], port));
+    // A client given the server as a host name, its own sockets on 127.0.0.3.
+    let dir = make_dir(tmp.path(), "c");
+    let c = Proc::start(
+        &dir,
+        &[
+            "fileapp",
+            "--bind",
+            "127.0.0.3",
+            "-c",
+            "carol",
+            "127.0.0.2",
+            &port.to_string(),
+            "0",
+            "0",
+        ],
+    );
+    c.wait_stdout(UPDATED, 10);
+    let raw = Raw::new();
+    let table = raw.register(server, "dave", 9, true);
+    assert_eq!(table, "{}");
+    assert!(
+        c.stderr.text().contains("listening on 127.0.0.3:"),
+        "{}",
+        c.stderr.text()
+    );
+    // Nothing answers on 127.0.0.1 at that port.
+    raw.send(b"erin,9", SocketAddr::from(([127, 0, 0, 1], port)));
+    assert!(raw.recv_within(300).is_none());
+}
+
+#[test]
+fn client_takes_the_server_as_a_host_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_s, server) = start_server(tmp.path());
+    let c = Proc::start(
+        tmp.path(),
+        &[
+            "fileapp",
+            "-c",
+            "al",
+            "localhost",
+            &server.port().to_string(),
+            "0",
+            "0",
+        ],
+    );
+    c.wait_stdout(UPDATED, 10);
+}

@@ -9,7 +9,7 @@ use super::server::{self, ServerConfig};
 use crate::core::console::Console;
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -28,6 +28,10 @@ pub struct Args {
         value_names = ["name", "server-ip", "server-port", "client-udp-port", "client-tcp-port"]
     )]
     pub client: Option<Vec<String>>,
+    /// The local IP every socket binds to: the server's UDP socket, a client's UDP and TCP
+    /// sockets (use 0.0.0.0 or a LAN address for several hosts).
+    #[arg(long = "bind", value_name = "ip", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
 }
 
 const RULE: &str = "===============";
@@ -50,10 +54,6 @@ fn port(which: &str, text: &str, min: u16) -> Result<u16, String> {
     }
 }
 
-fn any_addr(port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
-}
-
 /// Checks a client name: non-empty, at most 64 bytes, no `,` and no whitespace.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -73,25 +73,25 @@ pub fn run(args: Args) -> ExitCode {
     match (args.server, args.client) {
         (Some(p), _) => {
             println!("{RULE}\nPrinting args:\nserver True\nclient False\nport {p}\n{RULE}");
-            run_server(&p)
+            run_server(&p, args.bind)
         }
         (None, Some(c)) if c.len() == 5 => {
             println!(
                 "{RULE}\nPrinting args:\nserver False\nclient True\nname {}\nserver-ip {}\nserver-port {}\nclient-udp-port {}\nclient-tcp-port {}\n{RULE}",
                 c[0], c[1], c[2], c[3], c[4]
             );
-            run_client(&c[0], &c[1], &c[2], &c[3], &c[4])
+            run_client(&c, args.bind)
         }
         _ => usage("give -s <port> or -c <name> <server-ip> <server-port> <client-udp-port> <client-tcp-port>"),
     }
 }
 
-fn run_server(port_text: &str) -> ExitCode {
+fn run_server(port_text: &str, bind: IpAddr) -> ExitCode {
     let p = match port("port", port_text, 0) {
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
-    let socket = match UdpSocket::bind(any_addr(p)) {
+    let socket = match UdpSocket::bind(SocketAddr::new(bind, p)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot bind UDP port {p}: {e}");
@@ -115,22 +115,14 @@ fn run_server(port_text: &str) -> ExitCode {
     }
 }
 
-fn run_client(name: &str, ip: &str, sport: &str, uport: &str, tport: &str) -> ExitCode {
+/// `c` holds name, server-ip (a host name or IP), server-port, client-udp-port, client-tcp-port.
+fn run_client(c: &[String], bind: IpAddr) -> ExitCode {
+    let [name, ip, sport, uport, tport] = c else {
+        return usage("-c takes five values");
+    };
     if let Err(e) = check_name(name) {
         return usage(&e);
     }
-    let server_ip = if ip.eq_ignore_ascii_case("localhost") {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        match ip.parse::<IpAddr>() {
-            Ok(a) => a,
-            Err(_) => {
-                return usage(&format!(
-                    "server-ip must be an IP address or localhost, not {ip:?}"
-                ))
-            }
-        }
-    };
     let ports = (
         port("server-port", sport, 1),
         port("client-udp-port", uport, 0),
@@ -140,7 +132,15 @@ fn run_client(name: &str, ip: &str, sport: &str, uport: &str, tport: &str) -> Ex
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(&e),
     };
-    let udp = match UdpSocket::bind(any_addr(uport)) {
+    let server = match tcp::resolve_host(ip, sport) {
+        Ok(a) => a,
+        Err(e) => {
+            return usage(&format!(
+                "server-ip must be a host name or IP address, not {ip:?} ({e})"
+            ))
+        }
+    };
+    let udp = match UdpSocket::bind(SocketAddr::new(bind, uport)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot bind UDP port {uport}: {e}");
@@ -150,7 +150,7 @@ fn run_client(name: &str, ip: &str, sport: &str, uport: &str, tport: &str) -> Ex
     if let Ok(a) = udp.local_addr() {
         log::info!("listening on {a}");
     }
-    let listener = match tcp::bind(any_addr(tport)) {
+    let listener = match tcp::bind(SocketAddr::new(bind, tport)) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot bind TCP port {tport}: {e}");
@@ -166,7 +166,7 @@ fn run_client(name: &str, ip: &str, sport: &str, uport: &str, tport: &str) -> Ex
             return ExitCode::from(1);
         }
     };
-    let config = ClientConfig::new(name, SocketAddr::new(server_ip, sport));
+    let config = ClientConfig::new(name, server);
     match client::run(config, udp, listener, &console, &shutdown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(ClientError::Rejected | ClientError::NoServer) => ExitCode::from(1),
