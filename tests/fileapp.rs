@@ -1373,3 +1373,44 @@ fn client_takes_the_server_as_a_host_name() {
     );
     c.wait_stdout(UPDATED, 10);
 }
+
+// ---------------------------------------------------------------- --trace (issue 16)
+
+#[test]
+fn trace_lines_parse_carry_the_fields_and_count_the_messages() {
+    use peershare::core::pyjson::{self, Json};
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("t.jsonl");
+    let t = trace.to_str().unwrap();
+    let p = Proc::start(tmp.path(), &["fileapp", "--trace", t, "-s", "0"]);
+    let port = logged_port(&p, "fileapp::cli");
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let raw = Raw::new();
+    raw.register(server, "al", 9, true); // sent 2, received 2
+    raw.send(br#"["a.txt"]"#, server); // sent 1; ACK_OFFER + table back
+    assert_eq!(raw.recv_text(), "ACK_OFFER");
+    raw.recv_text();
+    let (mut sent, mut received) = (0, 0);
+    wait_for("six trace lines", 10, || {
+        std::fs::read_to_string(&trace).map_or(0, |t| t.lines().count()) >= 6
+    });
+    for line in std::fs::read_to_string(&trace).unwrap().lines() {
+        let Json::Object(fields) = pyjson::parse(line.as_bytes(), 8).unwrap() else {
+            panic!("{line}")
+        };
+        let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        for key in [
+            "t_us", "process", "thread", "kind", "dir", "proto", "local", "remote", "msg", "size",
+        ] {
+            assert!(get(key).is_some(), "{key} missing in {line}");
+        }
+        assert_eq!(get("proto"), Some(Json::String("udp".into())));
+        assert_eq!(get("process"), Some(Json::String("fileapp-server".into())));
+        match get("dir") {
+            Some(Json::String(d)) if d == "recv" => received += 1,
+            Some(Json::String(d)) if d == "send" => sent += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((received, sent), (3, 4));
+}

@@ -9,6 +9,7 @@
 
 use crate::core::runtime::Runtime;
 use crate::core::shutdown::Shutdown;
+use crate::core::trace;
 use crossbeam_channel::{Receiver, Sender};
 use std::fmt;
 use std::io;
@@ -27,6 +28,22 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = UdpSocket::bind(addr)?;
     log::info!("listening on {}", socket.local_addr()?);
     Ok(socket)
+}
+
+/// `--trace`: one line per datagram sent or received through this module (every UDP receive
+/// goes through [`receive_loop`], every client send through [`UdpRpc::send_to`]); free when off.
+pub fn trace_datagram(dir: trace::Direction, socket: &UdpSocket, remote: SocketAddr, bytes: &[u8]) {
+    if trace::enabled() {
+        let body = trace::Body::Bytes(bytes);
+        trace::message(
+            dir,
+            trace::Proto::Udp,
+            socket.local_addr().ok(),
+            Some(remote),
+            body,
+            bytes.len(),
+        );
+    }
 }
 
 /// One received datagram.
@@ -56,10 +73,13 @@ pub fn receive_loop(
     let mut last_tick = std::time::Instant::now();
     while !shutdown.is_triggered() {
         match socket.recv_from(&mut buf) {
-            Ok((n, from)) => on(Received::Datagram(Datagram {
-                bytes: buf[..n].to_vec(),
-                from,
-            })),
+            Ok((n, from)) => {
+                trace_datagram(trace::Direction::Recv, socket, from, &buf[..n]);
+                on(Received::Datagram(Datagram {
+                    bytes: buf[..n].to_vec(),
+                    from,
+                }))
+            }
             Err(e) if crate::core::timed_out(&e) => {}
             Err(e) => log::debug!("udp receive error: {e}"),
         }
@@ -151,6 +171,7 @@ impl UdpRpc {
 
     /// Sends one datagram (fire and forget).
     pub fn send_to(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+        trace_datagram(trace::Direction::Send, &self.socket, to, bytes);
         self.socket.send_to(bytes, to).map(|_| ())
     }
 

@@ -9,7 +9,9 @@ use super::server::{self, ServerConfig};
 use crate::core::console::Console;
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
+use crate::core::trace;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -32,6 +34,10 @@ pub struct Args {
     /// sockets (use 0.0.0.0 or a LAN address for several hosts).
     #[arg(long = "bind", value_name = "ip", default_value = "127.0.0.1")]
     pub bind: IpAddr,
+    /// Append one JSON line per message sent or received and per file transfer to FILE (see
+    /// `peershare diagram`).
+    #[arg(long = "trace", value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 const RULE: &str = "===============";
@@ -69,7 +75,26 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Starts `--trace` for this process under `label`; false (after the error line) if it cannot.
+fn start_trace(path: Option<&PathBuf>, label: &str) -> bool {
+    let Some(path) = path else { return true };
+    match trace::start(path, label) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: --trace: cannot open {}: {e}", path.display());
+            false
+        }
+    }
+}
+
 pub fn run(args: Args) -> ExitCode {
+    let label = match &args.client {
+        Some(c) => format!("fileapp-client-{}", c.first().map_or("", |n| n.as_str())),
+        None => "fileapp-server".to_string(),
+    };
+    if !start_trace(args.trace.as_ref(), &label) {
+        return ExitCode::from(2);
+    }
     match (args.server, args.client) {
         (Some(p), _) => {
             println!("{RULE}\nPrinting args:\nserver True\nclient False\nport {p}\n{RULE}");

@@ -11,6 +11,7 @@ use crate::core::names;
 use crate::core::progress;
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
+use crate::core::trace::{self, Direction::Recv, Direction::Send, Proto::Tcp};
 use crate::core::transfer::{self, EndCheck, Expect, TransferError, WatchedReader};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -75,6 +76,10 @@ pub fn serve(
         "< Accepting connection request from {} >",
         peer.ip()
     ));
+    if trace::enabled() {
+        let (local, body) = (stream.local_addr().ok(), trace::Body::Bytes(raw));
+        trace::message(Recv, Tcp, local, Some(peer), body, raw.len());
+    }
     let (file, requester) = match wire::parse_request(raw) {
         Ok(parts) => parts,
         Err(e) => {
@@ -97,9 +102,17 @@ pub fn serve(
         Err(_) => (None, String::new()),
     };
     match path {
-        None => printer.line(&format!(
-            "< Transfer failed: {file} is not available in {dir}. >"
-        )),
+        None => {
+            trace::failure(
+                Tcp,
+                stream.local_addr().ok(),
+                Some(peer),
+                &format!("{file} refused"),
+            );
+            printer.line(&format!(
+                "< Transfer failed: {file} is not available in {dir}. >"
+            ))
+        }
         Some(path) => {
             printer.line(&format!("< Transferring {file}... >"));
             // A requester that stops reading must not hold a pool worker (and a dereg) forever.
@@ -164,8 +177,15 @@ pub fn fetch(
         }
     };
     printer.line(&format!("< Connection with client {owner} established. >"));
+    let request = wire::encode_request(file, me);
+    let local = stream.local_addr().ok();
+    if trace::enabled() {
+        let body = trace::Body::Bytes(&request);
+        trace::message(Send, Tcp, local, Some(addr), body, request.len());
+        trace::transfer_begin(Tcp, local, Some(addr), file, None);
+    }
     let outcome = stream
-        .write_all(&wire::encode_request(file, me))
+        .write_all(&request)
         .map_err(TransferError::Io)
         .and_then(|_| {
             printer.line(&format!("< Downloading {file}... >"));
@@ -187,6 +207,13 @@ pub fn fetch(
             bar.finish_and_clear();
             got
         });
+    if trace::enabled() {
+        let (bytes, error) = match &outcome {
+            Ok(n) => (*n, None),
+            Err(e) => (0, Some(e.to_string())),
+        };
+        trace::transfer_end(Tcp, local, Some(addr), file, bytes, error.as_deref());
+    }
     match outcome {
         Ok(_) => printer.line(&format!("< {file} downloaded successfully! >")),
         Err(TransferError::Empty) => printer.line(&format!(

@@ -5,7 +5,8 @@
 
 use super::table::{AckRetry, Action, ServerState};
 use crate::core::shutdown::Shutdown;
-use crate::core::udp_rpc::{receive_loop, Received};
+use crate::core::trace;
+use crate::core::udp_rpc::{receive_loop, trace_datagram, Received};
 use std::io::{self, Write};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -40,6 +41,7 @@ pub fn run(config: ServerConfig, socket: UdpSocket, shutdown: &Shutdown) -> io::
 fn perform(socket: &UdpSocket, action: Action) {
     match action {
         Action::Send { to, bytes } => {
+            trace_datagram(trace::Direction::Send, socket, to, &bytes);
             if let Err(e) = socket.send_to(&bytes, to) {
                 log::warn!("could not send {} bytes to {to}: {e}", bytes.len());
             }
