@@ -4,7 +4,7 @@
 //! line are byte-identical to the original FileApp.py, so peershare and original programs mix.
 //!
 //! - [`wire`]: the payload codecs, including Python-`json.dumps`-exact JSON.
-//! - [`table`]: the server's state and rules (who is registered, the ordered table, per-client
+//! - [`state`]: the server's state and rules (who is registered, the ordered table, per-client
 //!   retransmit deadlines) as a pure state machine returning actions.
 //! - [`listing`]: `list` rendered like the original's PrettyTable.
 //! - [`server`], [`client`], [`peer`]: the I/O roles; [`cli`]: the command line.
@@ -46,5 +46,5 @@ pub mod client;
 pub mod listing;
 pub mod peer;
 pub mod server;
-pub mod table;
+pub mod state;
 pub mod wire;

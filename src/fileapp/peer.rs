@@ -65,7 +65,7 @@ pub struct ServeTiming {
 /// [`ServeTiming::request`]) was read before it took an upload worker. Never panics on peer
 /// input; every path ends with the close line.
 pub fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     raw: &[u8],
     offered: &Mutex<Offered>,
@@ -103,6 +103,7 @@ pub fn serve(
     };
     match path {
         None => {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
             trace::failure(
                 Tcp,
                 stream.local_addr().ok(),
@@ -113,30 +114,35 @@ pub fn serve(
                 "< Transfer failed: {file} is not available in {dir}. >"
             ))
         }
-        Some(path) => {
-            printer.line(&format!("< Transferring {file}... >"));
-            // A requester that stops reading must not hold a pool worker (and a dereg) forever.
-            let _ = stream.set_write_timeout(Some(timing.stall));
-            match transfer::send_whole_file(&mut stream, &path) {
-                Ok(_) => {
-                    printer.line(&format!("< {file} transferred successfully! >"));
-                    // Half-close and wait for the requester's close: its end check (see
-                    // core::transfer::end) needs a live socket to acknowledge its probe.
-                    transfer::finish_upload(&stream, transfer::FINISH_WAIT);
-                }
-                Err(e) => {
-                    printer.line(&format!("< {file} transfer failed: {e}. >"));
-                    // RST, not FIN: the requester must not take the cut file for the whole.
-                    transfer::abort_upload(&stream);
-                }
-            }
-            drop(stream);
-            printer.line(&format!("< Connection with client {requester} closed. >"));
-            return;
+        Some(path) => send_offered(stream, &file, &path, printer, timing),
+    }
+    printer.line(&format!("< Connection with client {requester} closed. >"));
+}
+
+/// Sends one offered file and ends the connection the way a requester's end check reads it.
+fn send_offered(
+    mut stream: TcpStream,
+    file: &str,
+    path: &Path,
+    printer: &Printer,
+    timing: ServeTiming,
+) {
+    printer.line(&format!("< Transferring {file}... >"));
+    // A requester that stops reading must not hold a pool worker (and a dereg) forever.
+    let _ = stream.set_write_timeout(Some(timing.stall));
+    match transfer::send_whole_file(&mut stream, path) {
+        Ok(_) => {
+            printer.line(&format!("< {file} transferred successfully! >"));
+            // Half-close and wait for the requester's close: its end check (see
+            // core::transfer::end) needs a live socket to acknowledge its probe.
+            transfer::finish_upload(&stream, transfer::FINISH_WAIT);
+        }
+        Err(e) => {
+            printer.line(&format!("< {file} transfer failed: {e}. >"));
+            // RST, not FIN: the requester must not take the cut file for the whole.
+            transfer::abort_upload(&stream);
         }
     }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-    printer.line(&format!("< Connection with client {requester} closed. >"));
 }
 
 /// Timing of the requester side.

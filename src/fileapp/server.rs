@@ -3,7 +3,7 @@
 //! The receive loop ticks every few milliseconds so per-client table retransmits go out on time
 //! while other clients are served in between — the original blocked up to 1.5 s per registration.
 
-use super::table::{AckRetry, Action, ServerState};
+use super::state::{AckRetry, Action, Input, ServerState};
 use crate::core::shutdown::Shutdown;
 use crate::core::trace;
 use crate::core::udp_rpc::{receive_loop, trace_datagram, Received};
@@ -24,15 +24,14 @@ pub struct ServerConfig {
 pub fn run(config: ServerConfig, socket: UdpSocket, shutdown: &Shutdown) -> io::Result<()> {
     let mut state = ServerState::new(config.retry);
     receive_loop(&socket, shutdown, TICK, |got| {
-        let now = Instant::now();
-        let mut actions = match got {
-            Received::Datagram(d) => state.datagram(d.from, &d.bytes, now),
-            Received::Tick => Vec::new(),
+        let input = match &got {
+            Received::Datagram(d) => Input::Datagram {
+                from: d.from,
+                bytes: &d.bytes,
+            },
+            Received::Tick => Input::Tick,
         };
-        if state.next_due().is_some_and(|due| due <= now) {
-            actions.extend(state.tick(now));
-        }
-        for action in actions {
+        for action in state.handle(input, Instant::now()) {
             perform(&socket, action);
         }
     })

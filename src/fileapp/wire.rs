@@ -1,7 +1,7 @@
 //! The FileApp wire format, byte for byte what the original FileApp.py sends.
 //!
 //! Client → server datagrams carry no type field (the server tells them apart by source
-//! address, see `table.rs`), so this module offers one codec per payload shape: the registration
+//! address, see `state.rs`), so this module offers one codec per payload shape: the registration
 //! `{name},{tcp_port}`, the offer (a JSON array of strings), the table (a JSON object
 //! `{"file,owner": [ip, tcp_port]}`), the fixed words (`ACK`, `DEREG`, …) and the peer request
 //! line `{file},{requester}`. JSON is written exactly as Python's `json.dumps` writes it

@@ -2,8 +2,8 @@
 //!
 //! The server tells datagrams apart by source address (the protocol has no type field), keeps
 //! one record per address, and the ordered table of `(file, owner)` keys. Every input — a
-//! datagram or a timer tick — goes through [`ServerState::datagram`] / [`ServerState::tick`],
-//! which return the [`Action`]s to carry out (datagrams to send, lines to print, warnings). The
+//! datagram or a timer tick — goes through [`ServerState::handle`], which returns the
+//! [`Action`]s to carry out (datagrams to send, lines to print, warnings). The
 //! server's receive loop owns this struct, so there are no locks, and registration
 //! retransmits are per-client deadlines checked on ticks: nobody waits for anybody's ACK.
 
@@ -40,6 +40,17 @@ pub enum Action {
     Warn(String),
     /// A debug note for stderr.
     Debug(String),
+}
+
+/// What the server's receive loop feeds [`ServerState::handle`].
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Datagram {
+        from: SocketAddr,
+        bytes: &'a [u8],
+    },
+    /// Time passed with nothing received (retransmit deadlines are checked on every input).
+    Tick,
 }
 
 /// A table retransmit waiting for the client's `ACK`.
@@ -144,6 +155,18 @@ impl ServerState {
 
     fn table_len(&self) -> usize {
         wire::table_len(self.table.iter().map(|e| e.encoded_len))
+    }
+
+    /// Handles one input at time `now`: the datagram's actions, then any table retransmit due.
+    pub fn handle(&mut self, input: Input<'_>, now: Instant) -> Vec<Action> {
+        let mut actions = match input {
+            Input::Datagram { from, bytes } => self.datagram(from, bytes, now),
+            Input::Tick => Vec::new(),
+        };
+        if self.next_due().is_some_and(|due| due <= now) {
+            actions.extend(self.tick(now));
+        }
+        actions
     }
 
     /// Handles one datagram from `from` at time `now`.
@@ -428,6 +451,23 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn handle_runs_the_datagram_then_the_due_retransmits() {
+        let now = Instant::now();
+        let mut s = ServerState::new(AckRetry::default());
+        let a = s.handle(
+            Input::Datagram {
+                from: addr(1),
+                bytes: b"alice,2",
+            },
+            now,
+        );
+        assert_eq!(sends_to(&a, addr(1)), vec![wire::WELCOME, "{}"]);
+        assert!(s.handle(Input::Tick, now).is_empty());
+        let later = now + Duration::from_millis(500);
+        assert_eq!(sends_to(&s.handle(Input::Tick, later), addr(1)), vec!["{}"]);
     }
 
     #[test]
