@@ -195,23 +195,7 @@ pub fn fetch(
         .map_err(TransferError::Io)
         .and_then(|_| {
             printer.line(&format!("< Downloading {file}... >"));
-            let bar = progress::bytes(None, file);
-            let mut source =
-                WatchedReader::new(&stream, stop, timing.idle, "interrupted by Ctrl-C")?;
-            // The wire has no size: only a confirmed end lands the file (core::transfer::end).
-            let end_check = EndCheck::new(&stream, Some(addr), timing.connect)?;
-            let got = transfer::receive_file(
-                &mut source,
-                &dest_dir.join(file),
-                Expect {
-                    refuse_empty: true,
-                    end_check: Some(end_check),
-                    ..Expect::default()
-                },
-                &mut |n| bar.set_position(n),
-            );
-            bar.finish_and_clear();
-            got
+            download(&stream, addr, &dest_dir.join(file), timing, stop)
         });
     if trace::enabled() {
         let (bytes, error) = match &outcome {
@@ -228,6 +212,29 @@ pub fn fetch(
         Err(e) => printer.line(&format!("< {file} download failed: {e}. >")),
     }
     printer.line(&format!("< Connection with client {owner} closed. >"));
+}
+
+/// Receives the file into `dest` (via `.part`), landing it only if the owner's end is confirmed.
+fn download(
+    stream: &TcpStream,
+    owner: SocketAddr,
+    dest: &Path,
+    timing: FetchTiming,
+    stop: &Shutdown,
+) -> Result<u64, TransferError> {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
+    let bar = progress::bytes(None, name.as_deref().unwrap_or_default());
+    let mut source = WatchedReader::new(stream, stop, timing.idle, "interrupted by Ctrl-C")?;
+    // The wire has no size: only a confirmed end lands the file (core::transfer::end).
+    let end_check = EndCheck::new(stream, Some(owner), timing.connect)?;
+    let expect = Expect {
+        refuse_empty: true,
+        end_check: Some(end_check),
+        ..Expect::default()
+    };
+    let got = transfer::receive_file(&mut source, dest, expect, &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
+    got
 }
 
 /// Shared owner-side state.
