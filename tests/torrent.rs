@@ -4,7 +4,11 @@
 
 mod support;
 
+use peershare::core::console::Printer;
+use peershare::core::shutdown::Shutdown;
+use peershare::torrent::journal::Journal;
 use peershare::torrent::pickle::{self, PickleError, Value};
+use peershare::torrent::tracker::{self, TrackerConfig};
 use peershare::torrent::wire::{self, Message, Mode, Owner};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -748,13 +752,65 @@ fn tracker_writes_log_lines_and_snapshots_like_the_original() {
     assert!(lines[2].ends_with("]  Node1 is searching for file_A.txt"));
     assert_eq!(&lines[1][..1], "[");
     assert_eq!(&lines[1][9..12], "]  ");
-    let files = std::fs::read_to_string(dir.path().join("tracker_db/files.json")).unwrap();
+    // Snapshots are written by their own thread, at most once a second: wait for them.
+    let files_path = dir.path().join("tracker_db/files.json");
+    let nodes_path = dir.path().join("tracker_db/nodes.json");
+    wait_for("the snapshots", 10, || {
+        std::fs::read_to_string(&nodes_path).is_ok_and(|n| n.contains("\"node1\": 1"))
+    });
+    let files = std::fs::read_to_string(files_path).unwrap();
     assert_eq!(
         files,
         format!("{{\n    \"file_A.txt\": [\n        \"{{\\\"node_id\\\": 1, \\\"addr\\\": [\\\"127.0.0.1\\\", {port}]}}\"\n    ]\n}}")
     );
     let nodes = std::fs::read_to_string(dir.path().join("tracker_db/nodes.json")).unwrap();
     assert_eq!(nodes, "{\n    \"node1\": 1\n}");
+}
+
+#[test]
+fn many_owns_do_not_delay_a_need_reply_and_snapshots_wait_for_their_interval_or_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tracker = socket.local_addr().unwrap();
+    let journal =
+        Journal::open(Printer::plain(), &dir.path().join("logs"), "_tracker.log").unwrap();
+    let db_dir = dir.path().join("tracker_db");
+    let config = TrackerConfig {
+        sweep_interval: Duration::from_secs(3600),
+        snapshot_interval: Duration::from_secs(3600),
+        db_dir: db_dir.clone(),
+    };
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let running = std::thread::spawn(move || tracker::run(config, socket, journal, &stop));
+    let owner = udp();
+    let asker = udp();
+    let long = "n".repeat(400);
+    for batch in 0..20 {
+        for i in 0..100 {
+            send(
+                &owner,
+                &n2t(1, &format!("{long}-{}", batch * 100 + i), Mode::Own),
+                tracker,
+            );
+        }
+        // Every NEED is answered in order after the OWNs before it, and knows their owner.
+        let owners = need(&asker, tracker, 7, &format!("{long}-{}", batch * 100 + 99));
+        assert_eq!(owners.len(), 1, "batch {batch}");
+    }
+    assert!(
+        !db_dir.join("files.json").exists(),
+        "no snapshot is written on the receive path before its interval"
+    );
+    shutdown.trigger();
+    running.join().unwrap().unwrap();
+    let files = std::fs::read_to_string(db_dir.join("files.json")).unwrap();
+    assert_eq!(
+        files.matches(&long).count(),
+        2000,
+        "the last state is saved on exit"
+    );
+    assert!(peershare::torrent::state::TrackerState::default().files_json() == "{}");
 }
 
 #[test]

@@ -30,9 +30,13 @@ struct TrackerArgs {
     /// UDP port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 12345)]
     port: u16,
-    /// How often silent nodes are swept out.
-    #[arg(long = "sweep-interval-ms", default_value_t = 22_000)]
+    /// How often silent nodes are swept out (1 to 86,400,000 ms).
+    #[arg(long = "sweep-interval-ms", default_value_t = 22_000, value_parser = millis)]
     sweep_interval_ms: u64,
+    /// Least time between two writes of the JSON snapshots (1 to 86,400,000 ms); the last state
+    /// is also written on exit.
+    #[arg(long = "snapshot-interval-ms", default_value_t = 1_000, value_parser = millis)]
+    snapshot_interval_ms: u64,
     #[arg(long = "logs-dir", default_value = "logs")]
     logs_dir: PathBuf,
     #[arg(long = "db-dir", default_value = "tracker_db")]
@@ -51,12 +55,20 @@ struct NodeArgs {
     files_dir: PathBuf,
     #[arg(long = "logs-dir", default_value = "logs")]
     logs_dir: PathBuf,
-    /// How often the node tells the tracker it is alive.
-    #[arg(long = "register-interval-ms", default_value_t = 20_000)]
+    /// How often the node tells the tracker it is alive (1 to 86,400,000 ms).
+    #[arg(long = "register-interval-ms", default_value_t = 20_000, value_parser = millis)]
     register_interval_ms: u64,
-    /// Silence on a range socket before missing bytes are asked for again.
-    #[arg(long = "idle-timeout-ms", default_value_t = 1_000)]
+    /// Silence on a range socket before missing bytes are asked for again (1 to 86,400,000 ms).
+    #[arg(long = "idle-timeout-ms", default_value_t = 1_000, value_parser = millis)]
     idle_timeout_ms: u64,
+}
+
+/// Milliseconds from 1 ms to a day: 0 would spin, and more than a day is surely a typo.
+fn millis(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(v) if (1..=86_400_000).contains(&v) => Ok(v),
+        _ => Err(format!("{text} is not in 1..=86400000 (milliseconds)")),
+    }
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -100,10 +112,11 @@ fn run_tracker(a: TrackerArgs) -> ExitCode {
     let shutdown = Shutdown::new();
     let _ = shutdown.trigger_on_ctrl_c();
     let config = TrackerConfig {
-        sweep_interval: Duration::from_millis(a.sweep_interval_ms.max(1)),
+        sweep_interval: Duration::from_millis(a.sweep_interval_ms),
+        snapshot_interval: Duration::from_millis(a.snapshot_interval_ms),
         db_dir: a.db_dir,
     };
-    match tracker::run(config, socket, journal, shutdown) {
+    match tracker::run(config, socket, journal, &shutdown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: the tracker stopped: {e}");
@@ -135,8 +148,8 @@ fn run_node(a: NodeArgs) -> ExitCode {
         node_id: a.node_id,
         tracker: a.tracker,
         dir: a.files_dir.join(format!("node{}", a.node_id)),
-        register_interval: Duration::from_millis(a.register_interval_ms.max(1)),
-        idle_timeout: Duration::from_millis(a.idle_timeout_ms.max(1)),
+        register_interval: Duration::from_millis(a.register_interval_ms),
+        idle_timeout: Duration::from_millis(a.idle_timeout_ms),
         query_retry: Retry {
             timeout: Duration::from_secs(1),
             sends: 3,

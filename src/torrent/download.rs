@@ -240,7 +240,7 @@ impl Downloader {
         let ids: Vec<i64> = used.iter().map(|p| p.node_id).collect();
         log(&format!(
             "You are going to download {f} from Node(s) {}",
-            super::tracker::py_list(&ids)
+            super::state::py_list(&ids)
         ));
         // The size comes from the first owner that answers; silent ones are replaced.
         let mut next_spare = used.len();
