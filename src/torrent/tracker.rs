@@ -9,6 +9,7 @@ use super::state::{Action, Input, Tracker};
 use super::wire::{self, Message};
 use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
+use crate::core::trace::Direction;
 use crate::core::udp_rpc::{receive_loop, Datagram, Received};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::io;
@@ -54,8 +55,12 @@ fn snapshot_writer(db_dir: PathBuf, rendered: Receiver<(String, String)>) {
 }
 
 /// The Node2Tracker fields of a datagram, or why it was dropped.
-fn to_input(d: &Datagram) -> Option<Input> {
-    match wire::parse(&d.bytes) {
+fn to_input(socket: &UdpSocket, d: &Datagram) -> Option<Input> {
+    let parsed = wire::parse(&d.bytes);
+    if let Ok(m) = &parsed {
+        wire::trace_datagram(Direction::Recv, socket, d.from, &d.bytes, Some(m));
+    }
+    match parsed {
         Ok(Message::Node2Tracker {
             node_id,
             filename,
@@ -92,11 +97,10 @@ fn perform(
     for action in actions {
         match action {
             Action::Log(line) => journal.log(&line),
-            Action::Reply { to, bytes } => {
-                if let Err(e) = socket.send_to(&bytes, to) {
-                    log::warn!("could not answer {to}: {e}");
-                }
-            }
+            Action::Reply { to, bytes } => match socket.send_to(&bytes, to) {
+                Ok(_) => wire::trace_datagram(Direction::Send, socket, to, &bytes, None),
+                Err(e) => log::warn!("could not answer {to}: {e}"),
+            },
             Action::Save { nodes, files } => {
                 if let Err(TrySendError::Full(_)) = writer.try_send((nodes, files)) {
                     tracker.mark_dirty();
@@ -133,7 +137,7 @@ pub fn run(
     let looped = receive_loop(&socket, rt.shutdown(), tick, |event| {
         let input = match event {
             Received::Tick => Input::Tick,
-            Received::Datagram(d) => match to_input(&d) {
+            Received::Datagram(d) => match to_input(&socket, &d) {
                 Some(input) => input,
                 None => return,
             },
