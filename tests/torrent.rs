@@ -1634,3 +1634,55 @@ fn every_torrent_role_stops_in_process_with_no_thread_left() {
 
 /// In-process roles share this process's thread list: tests that count threads run alone.
 static IN_PROCESS: Mutex<()> = Mutex::new(());
+
+#[test]
+fn tracker_bound_to_another_loopback_ip_answers_there_and_traces_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let p = Proc::start(
+        dir.path(),
+        &[
+            "torrent",
+            "tracker",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.2",
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+    );
+    let tracker = listening(&p);
+    assert_eq!(tracker.ip().to_string(), "127.0.0.2");
+    p.wait_stdout("Tracker program started", 10);
+    let s = udp();
+    send(&s, &n2t(1, "f", Mode::Own), tracker);
+    assert_eq!(need(&s, tracker, 2, "f").len(), 1);
+    // Two received, one sent.
+    wait_for("three trace lines", 10, || {
+        std::fs::read_to_string(&trace).is_ok_and(|t| t.lines().count() >= 3)
+    });
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].contains(r#""dir":"recv""#) || lines[0].contains(r#""dir": "recv""#),
+        "{text}"
+    );
+    assert!(
+        lines[0].contains(r#""proto":"udp""#) || lines[0].contains(r#""proto": "udp""#),
+        "{text}"
+    );
+    assert!(
+        lines[0].contains(r#"{"node_id": 1, "filename": "f", "mode": 1}"#),
+        "{text}"
+    );
+    assert!(lines[2].contains("search_result"), "{text}");
+    for line in lines {
+        assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+        assert!(
+            line.contains("t_us") && line.contains("torrent-tracker"),
+            "{line}"
+        );
+    }
+}

@@ -1300,3 +1300,43 @@ fn every_xfs_role_stops_in_process_with_no_thread_left() {
     tracker_thread.join().unwrap().unwrap();
     assert_eq!(threads_named("xfs-"), Vec::<String>::new());
 }
+
+#[test]
+fn tracker_bound_to_another_loopback_ip_answers_there_and_traces_every_message() {
+    let t = tempfile::tempdir().unwrap();
+    let trace = t.path().join("trace.jsonl");
+    let p = Proc::start(
+        t.path(),
+        &[
+            "xfs",
+            "tracker",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.2",
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+    );
+    let tracker = listen_addr(&p);
+    assert_eq!(tracker.ip().to_string(), "127.0.0.2");
+    register(tracker, "a", 1, &[]);
+    assert_eq!(
+        ask_text(tracker, "find nothing"),
+        r#"{"nodes": [], "type": "nodelist"}"#
+    );
+    wait_for("four trace lines", 10, || {
+        std::fs::read_to_string(&trace).is_ok_and(|t| t.lines().count() >= 4)
+    });
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].contains(r#""type": "node""#),
+        "JSON messages are their value: {text}"
+    );
+    assert!(
+        lines[1].contains("ACK") && lines[2].contains("find nothing"),
+        "{text}"
+    );
+}

@@ -14,7 +14,7 @@ use crate::xfs::conn::{self, RequestError};
 use crate::xfs::state::{CapReached, ListOutcome, NodeTable, DEFAULT_NODES_PER_IP};
 use crate::xfs::wire::{self, Message};
 use std::collections::HashSet;
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -159,7 +159,7 @@ fn serve(tracker: &Tracker, mut stream: TcpStream, peer: SocketAddr) {
             return;
         }
     };
-    if let Err(e) = stream.write_all(&reply) {
+    if let Err(e) = conn::write_message(&mut stream, &reply) {
         log::debug!("{peer}: reply not sent: {e}");
     }
 }
@@ -250,7 +250,7 @@ pub fn bind(ip: IpAddr, port: u16) -> io::Result<TcpListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
 
     #[test]
     fn in_process_tracker_acks_and_stops_on_shutdown() {
