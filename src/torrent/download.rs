@@ -247,25 +247,7 @@ impl Downloader {
         log(&format!(
             "You just started to download {f}. Let's search it in torrent!"
         ));
-        let ranked: Vec<Peer> = {
-            let mut owners: Vec<Owner> = self
-                .search(f)?
-                .into_iter()
-                .filter(|o| o.node_id != self.node_id)
-                .collect();
-            owners.sort_by_key(|o| std::cmp::Reverse(o.send_freq));
-            owners
-                .into_iter()
-                .filter_map(|o| {
-                    let port = u16::try_from(o.port).ok()?;
-                    let addr = crate::core::tcp::resolve_host(&o.ip, port).ok()?;
-                    Some(Peer {
-                        node_id: o.node_id,
-                        addr,
-                    })
-                })
-                .collect()
-        };
+        let ranked = self.ranked_owners(f)?;
         if ranked.is_empty() {
             log(&format!("No one has {f}"));
             return Ok(());
@@ -276,9 +258,64 @@ impl Downloader {
             "You are going to download {f} from Node(s) {}",
             super::state::py_list(&ids)
         ));
-        // The size comes from the first owner that answers; silent ones are replaced.
+        let size = self.learn_size(f, &ranked, &mut used)?;
+        log(&format!(
+            "The file {f} which you are about to download, has size of {size} bytes"
+        ));
+        let dest = names::resolve(&self.dir, f).map_err(|e| DownloadError::Io(e.to_string()))?;
+        let mut part = PartFile::create(&dest).map_err(io_err)?;
+        let missing = self.fetch_ranges(f, &mut part, &used, &ranked, size)?;
+        if self.shutdown.is_triggered() {
+            return Err(DownloadError::Abandoned);
+        }
+        if missing > 0 {
+            return Err(DownloadError::Missing(missing));
+        }
+        log(&format!(
+            "All the chunks of {f} has downloaded from neighboring peers. But they must be reassembled!"
+        ));
+        log(&format!(
+            "All the pieces of the {f} is now sorted and ready to be reassembled."
+        ));
+        part.file().set_len(size).map_err(io_err)?;
+        part.commit().map_err(io_err)?;
+        log(&format!(
+            "{f} has successfully downloaded and saved in my files directory."
+        ));
+        Ok(())
+    }
+
+    /// The tracker's owners of `f` other than us, most uploads first, with usable addresses.
+    fn ranked_owners(&self, f: &str) -> Result<Vec<Peer>, DownloadError> {
+        let mut owners: Vec<Owner> = self
+            .search(f)?
+            .into_iter()
+            .filter(|o| o.node_id != self.node_id)
+            .collect();
+        owners.sort_by_key(|o| std::cmp::Reverse(o.send_freq));
+        Ok(owners
+            .into_iter()
+            .filter_map(|o| {
+                let port = u16::try_from(o.port).ok()?;
+                let addr = crate::core::tcp::resolve_host(&o.ip, port).ok()?;
+                Some(Peer {
+                    node_id: o.node_id,
+                    addr,
+                })
+            })
+            .collect())
+    }
+
+    /// The size from the first of `used` that answers; silent ones are replaced by the next
+    /// ranked spare.
+    fn learn_size(
+        &self,
+        f: &str,
+        ranked: &[Peer],
+        used: &mut Vec<Peer>,
+    ) -> Result<u64, DownloadError> {
         let mut next_spare = used.len();
-        let size = loop {
+        loop {
             if self.shutdown.is_triggered() {
                 return Err(DownloadError::Abandoned);
             }
@@ -286,21 +323,29 @@ impl Downloader {
                 return Err(DownloadError::NoOwnerAnswered);
             };
             if let Some(size) = self.ask_size(f, &first) {
-                break size;
+                return Ok(size);
             }
             used.remove(0);
             if let Some(spare) = ranked.get(next_spare) {
                 used.push(spare.clone());
                 next_spare += 1;
             }
-        };
-        log(&format!(
-            "The file {f} which you are about to download, has size of {size} bytes"
-        ));
-        let dest = names::resolve(&self.dir, f).map_err(|e| DownloadError::Io(e.to_string()))?;
-        let mut part = PartFile::create(&dest).map_err(io_err)?;
+        }
+    }
+
+    /// Fetches the S/N split of `size` from `used`, one `torrent-range` thread per non-empty
+    /// range; returns how many bytes are still missing.
+    fn fetch_ranges(
+        &self,
+        f: &str,
+        part: &mut PartFile,
+        used: &[Peer],
+        ranked: &[Peer],
+        size: u64,
+    ) -> Result<u64, DownloadError> {
         let bar = crate::core::progress::bytes(Some(size), f);
         let ranges = split_ranges(size, used.len());
+        let role = trace::role();
         let mut missing = 0;
         std::thread::scope(|scope| -> Result<(), DownloadError> {
             let mut running = Vec::new();
@@ -320,7 +365,18 @@ impl Downloader {
                     candidates,
                     bar: bar.clone(),
                 };
-                running.push(scope.spawn(move || fetch.run()));
+                let role = role.clone();
+                // Scoped (they borrow this download) and named like the runtime's threads.
+                let handle = std::thread::Builder::new()
+                    .name("torrent-range".into())
+                    .spawn_scoped(scope, move || {
+                        if let Some(role) = role {
+                            trace::set_thread_role(&role);
+                        }
+                        fetch.run()
+                    })
+                    .map_err(io_err)?;
+                running.push(handle);
             }
             for handle in running {
                 match handle.join() {
@@ -333,24 +389,7 @@ impl Downloader {
             Ok(())
         })?;
         bar.finish_and_clear();
-        if self.shutdown.is_triggered() {
-            return Err(DownloadError::Abandoned);
-        }
-        if missing > 0 {
-            return Err(DownloadError::Missing(missing));
-        }
-        log(&format!(
-            "All the chunks of {f} has downloaded from neighboring peers. But they must be reassembled!"
-        ));
-        log(&format!(
-            "All the pieces of the {f} is now sorted and ready to be reassembled."
-        ));
-        part.file().set_len(size).map_err(io_err)?;
-        part.commit().map_err(io_err)?;
-        log(&format!(
-            "{f} has successfully downloaded and saved in my files directory."
-        ));
-        Ok(())
+        Ok(missing)
     }
 }
 
