@@ -1196,7 +1196,7 @@ fn registrations_from_one_address_are_capped_and_the_cap_is_logged_once() {
     let bad = Proc::start(t.path(), &["xfs", "tracker", "--max-nodes-per-ip", "0"]);
     let mut bad = bad;
     assert_eq!(bad.wait_exit(10), Some(2));
-    assert!(bad.stderr.text().contains("--max-nodes-per-ip"));
+    bad.wait_stderr("--max-nodes-per-ip", 5);
 }
 
 #[test]
