@@ -4,7 +4,11 @@
 
 mod support;
 
+use peershare::core::console::Printer;
+use peershare::core::shutdown::Shutdown;
+use peershare::torrent::journal::Journal;
 use peershare::torrent::pickle::{self, PickleError, Value};
+use peershare::torrent::tracker::{self, TrackerConfig};
 use peershare::torrent::wire::{self, Message, Mode, Owner};
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -748,13 +752,66 @@ fn tracker_writes_log_lines_and_snapshots_like_the_original() {
     assert!(lines[2].ends_with("]  Node1 is searching for file_A.txt"));
     assert_eq!(&lines[1][..1], "[");
     assert_eq!(&lines[1][9..12], "]  ");
-    let files = std::fs::read_to_string(dir.path().join("tracker_db/files.json")).unwrap();
+    // Snapshots are written by their own thread, at most once a second: wait for them.
+    let files_path = dir.path().join("tracker_db/files.json");
+    let nodes_path = dir.path().join("tracker_db/nodes.json");
+    wait_for("the snapshots", 10, || {
+        std::fs::read_to_string(&nodes_path).is_ok_and(|n| n.contains("\"node1\": 1"))
+    });
+    let files = std::fs::read_to_string(files_path).unwrap();
     assert_eq!(
         files,
         format!("{{\n    \"file_A.txt\": [\n        \"{{\\\"node_id\\\": 1, \\\"addr\\\": [\\\"127.0.0.1\\\", {port}]}}\"\n    ]\n}}")
     );
     let nodes = std::fs::read_to_string(dir.path().join("tracker_db/nodes.json")).unwrap();
     assert_eq!(nodes, "{\n    \"node1\": 1\n}");
+}
+
+#[test]
+fn many_owns_do_not_delay_a_need_reply_and_snapshots_wait_for_their_interval_or_exit() {
+    let _alone = IN_PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tracker = socket.local_addr().unwrap();
+    let journal =
+        Journal::open(Printer::plain(), &dir.path().join("logs"), "_tracker.log").unwrap();
+    let db_dir = dir.path().join("tracker_db");
+    let config = TrackerConfig {
+        sweep_interval: Duration::from_secs(3600),
+        snapshot_interval: Duration::from_secs(3600),
+        db_dir: db_dir.clone(),
+    };
+    let shutdown = Shutdown::new();
+    let stop = shutdown.clone();
+    let running = std::thread::spawn(move || tracker::run(config, socket, journal, &stop));
+    let owner = udp();
+    let asker = udp();
+    let long = "n".repeat(400);
+    for batch in 0..20 {
+        for i in 0..100 {
+            send(
+                &owner,
+                &n2t(1, &format!("{long}-{}", batch * 100 + i), Mode::Own),
+                tracker,
+            );
+        }
+        // Every NEED is answered in order after the OWNs before it, and knows their owner.
+        let owners = need(&asker, tracker, 7, &format!("{long}-{}", batch * 100 + 99));
+        assert_eq!(owners.len(), 1, "batch {batch}");
+    }
+    assert!(
+        !db_dir.join("files.json").exists(),
+        "no snapshot is written on the receive path before its interval"
+    );
+    shutdown.trigger();
+    running.join().unwrap().unwrap();
+    let files = std::fs::read_to_string(db_dir.join("files.json")).unwrap();
+    assert_eq!(
+        files.matches(&long).count(),
+        2000,
+        "the last state is saved on exit"
+    );
+    assert!(peershare::torrent::state::TrackerState::default().files_json() == "{}");
 }
 
 #[test]
@@ -890,7 +947,7 @@ fn node_serves_range_as_7216_byte_pieces_then_end_marker_then_update() {
     let fake = udp();
     let data = pseudo_random(20_000, 3);
     put_file(dir.path(), 8, "f.bin", &data);
-    let (n, s) = start_node(dir.path(), 8, fake.local_addr().unwrap(), &[]);
+    let (n, s) = start_node(dir.path(), 8, fake.local_addr().unwrap(), &["--verbose"]);
     let _ = recv_for(&fake, 100);
     let q = udp();
     let req = |range| Message::ChunkSharing {
@@ -1088,7 +1145,7 @@ fn download_from_one_owner_is_byte_identical() {
     let (_t, tracker) = start_tracker(dir.path(), 60_000);
     let data = pseudo_random(1_000_003, 1);
     put_file(dir.path(), 1, "one.bin", &data);
-    let (mut owner, _) = start_node(dir.path(), 1, tracker, &[]);
+    let (mut owner, _) = start_node(dir.path(), 1, tracker, &["--verbose"]);
     owner.type_line("torrent -setMode send one.bin");
     wait_owners(tracker, "one.bin", 1);
     let (mut n, _) = start_node(dir.path(), 2, tracker, &[]);
@@ -1425,12 +1482,24 @@ fn usage_errors_exit_2_and_a_taken_port_exits_1() {
         &["torrent", "node", "-node_id", "x"],
         &["torrent", "node", "-node_id", "2147483648"],
         &["torrent", "node", "-node_id", "1", "--tracker", "nowhere"],
+        &["torrent", "node", "-node_id", "1", "--idle-timeout-ms", "0"],
+        &[
+            "torrent",
+            "node",
+            "-node_id",
+            "1",
+            "--register-interval-ms",
+            "99999999999",
+        ],
+        &["torrent", "tracker", "--sweep-interval-ms", "0"],
+        &["torrent", "tracker", "--snapshot-interval-ms", "0"],
     ] {
         let mut p = Proc::start(dir.path(), args);
         assert_eq!(p.wait_exit(10), Some(2), "{args:?}");
         let err = p.wait_stderr("error: ", 5);
+        // One `error:` line naming the problem, then clap's usage and `--help` tip.
         assert!(
-            err.starts_with("error: ") && err.lines().count() == 1,
+            err.starts_with("error: ") && err.matches("error:").count() == 1,
             "{err}"
         );
     }
@@ -1463,4 +1532,157 @@ fn download_fails_cleanly_when_the_tracker_does_not_answer() {
     assert_eq!(needs, 3, "NEED is sent three times");
     n.type_line("torrent -setMode exit");
     assert_eq!(n.wait_exit(10), Some(0));
+}
+
+#[test]
+fn pieces_are_logged_only_with_verbose() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_t, tracker) = start_tracker(dir.path(), 60_000);
+    let data = pseudo_random(30_000, 3);
+    put_file(dir.path(), 1, "q.bin", &data);
+    let (mut owner, _) = start_node(dir.path(), 1, tracker, &[]);
+    owner.type_line("torrent -setMode send q.bin");
+    wait_owners(tracker, "q.bin", 1);
+    let (mut n, _) = start_node(dir.path(), 2, tracker, &[]);
+    n.type_line("torrent -setMode download q.bin");
+    n.wait_stdout("q.bin has successfully downloaded", 20);
+    owner.wait_stdout(
+        "The process of sending a chunk to node2 of file q.bin has finished!",
+        10,
+    );
+    assert!(!owner.stdout.text().contains("has been sent!"));
+    assert!(owner
+        .stdout
+        .text()
+        .contains("I informed the tracker that I'm still alive in the torrent!"));
+    n.close_stdin();
+    owner.close_stdin();
+    n.wait_exit(10);
+    owner.wait_exit(10);
+}
+
+/// Threads of this process named `torrent-…` (the test binary's own name excepted).
+fn torrent_threads() -> Vec<String> {
+    let own = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    let mut names = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        if let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) {
+            if comm.starts_with("torrent-") && comm != own {
+                names.push(comm.trim().to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_torrent_role_stops_in_process_with_no_thread_left() {
+    use peershare::core::udp_rpc::Retry;
+    use peershare::torrent::node::{Node, NodeConfig};
+    let _alone = IN_PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tracker_addr = socket.local_addr().unwrap();
+    let journal =
+        Journal::open(Printer::plain(), &dir.path().join("logs"), "_tracker.log").unwrap();
+    let config = TrackerConfig {
+        sweep_interval: Duration::from_secs(3600),
+        snapshot_interval: Duration::from_secs(1),
+        db_dir: dir.path().join("tracker_db"),
+    };
+    let stop = Shutdown::new();
+    let s = stop.clone();
+    let running = std::thread::spawn(move || tracker::run(config, socket, journal, &s));
+    let node_journal =
+        Journal::open(Printer::plain(), &dir.path().join("logs"), "node1.log").unwrap();
+    let node_config = NodeConfig {
+        node_id: 1,
+        tracker: tracker_addr,
+        dir: dir.path().join("node1"),
+        register_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(200),
+        query_retry: Retry {
+            timeout: Duration::from_millis(200),
+            sends: 2,
+        },
+        verbose: false,
+        bind: [127, 0, 0, 1].into(),
+    };
+    let node = Node::start(
+        node_config,
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+        node_journal,
+        Shutdown::new(),
+    )
+    .unwrap();
+    wait_for("the node's and tracker's threads", 10, || {
+        let names = torrent_threads();
+        [
+            "torrent-keep-al",
+            "torrent-serve",
+            "torrent-udp-rou",
+            "torrent-snapsho",
+        ]
+        .iter()
+        .all(|n| names.iter().any(|x| x.starts_with(n)))
+    });
+    node.exit();
+    stop.trigger();
+    running.join().unwrap().unwrap();
+    assert_eq!(torrent_threads(), Vec::<String>::new());
+}
+
+/// In-process roles share this process's thread list: tests that count threads run alone.
+static IN_PROCESS: Mutex<()> = Mutex::new(());
+
+#[test]
+fn tracker_bound_to_another_loopback_ip_answers_there_and_traces_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let p = Proc::start(
+        dir.path(),
+        &[
+            "torrent",
+            "tracker",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.2",
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+    );
+    let tracker = listening(&p);
+    assert_eq!(tracker.ip().to_string(), "127.0.0.2");
+    p.wait_stdout("Tracker program started", 10);
+    let s = udp();
+    send(&s, &n2t(1, "f", Mode::Own), tracker);
+    assert_eq!(need(&s, tracker, 2, "f").len(), 1);
+    // Two received, one sent.
+    wait_for("three trace lines", 10, || {
+        std::fs::read_to_string(&trace).is_ok_and(|t| t.lines().count() >= 3)
+    });
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].contains(r#""dir":"recv""#) || lines[0].contains(r#""dir": "recv""#),
+        "{text}"
+    );
+    assert!(
+        lines[0].contains(r#""proto":"udp""#) || lines[0].contains(r#""proto": "udp""#),
+        "{text}"
+    );
+    assert!(
+        lines[0].contains(r#"{"node_id": 1, "filename": "f", "mode": 1}"#),
+        "{text}"
+    );
+    assert!(lines[2].contains("search_result"), "{text}");
+    for line in lines {
+        assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+        assert!(
+            line.contains("t_us") && line.contains("torrent-tracker"),
+            "{line}"
+        );
+    }
 }

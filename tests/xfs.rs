@@ -1134,3 +1134,209 @@ fn exit_during_a_download_leaves_no_part_file() {
     assert!(!t.path().join("d/slow.bin.part").exists());
     assert!(!t.path().join("d/slow.bin").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hardening (issue 14), everyday use (issue 13), one shape (issue 15)
+
+#[test]
+fn find_refreshes_many_fake_registrations_through_a_bounded_pool() {
+    let t = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        t.path(),
+        &["xfs", "tracker", "--port", "0", "--max-nodes-per-ip", "300"],
+    );
+    let tracker = listen_addr(&p);
+    // A listener that accepts and holds every connection without a word, counting them.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let seen = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in silent.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    // 200 fake nodes at the silent listener's address (distinct ids, one port: the table keys
+    // by address, so give each its own port number pointing nowhere but the first).
+    register(tracker, "fake-0", silent_port, &[file_json("x", b"x")]);
+    for i in 1..200u16 {
+        let port = silent_port.wrapping_add(i);
+        register(tracker, &format!("fake-{i}"), port, &[file_json("x", b"x")]);
+    }
+    let before = accepted.load(Ordering::SeqCst);
+    let reply = ask_text(tracker, "find x");
+    assert!(
+        reply.starts_with("{\"nodes\": [") || reply.starts_with('['),
+        "{reply}"
+    );
+    let during = accepted.load(Ordering::SeqCst) - before;
+    // One find may use 8 connections at once within its 3 s deadline: never one per node.
+    assert!(during <= 24, "{during} connections for one find");
+}
+
+#[test]
+fn registrations_from_one_address_are_capped_and_the_cap_is_logged_once() {
+    let t = tempfile::tempdir().unwrap();
+    let p = Proc::start(
+        t.path(),
+        &["xfs", "tracker", "--port", "0", "--max-nodes-per-ip", "3"],
+    );
+    let tracker = listen_addr(&p);
+    for port in 1..=3 {
+        register(tracker, &format!("n{port}"), port, &[]);
+    }
+    assert_eq!(ask_text(tracker, &node_json("n4", 4, &[])), "");
+    assert_eq!(ask_text(tracker, &filelist_json("n5", Some(5), &[])), "");
+    // A node already registered may always register again.
+    register(tracker, "n1-again", 1, &[]);
+    p.wait_stderr("--max-nodes-per-ip", 5);
+    assert_eq!(p.stderr.text().matches("--max-nodes-per-ip").count(), 1);
+    let bad = Proc::start(t.path(), &["xfs", "tracker", "--max-nodes-per-ip", "0"]);
+    let mut bad = bad;
+    assert_eq!(bad.wait_exit(10), Some(2));
+    bad.wait_stderr("--max-nodes-per-ip", 5);
+}
+
+#[test]
+fn a_local_write_error_ends_the_download_at_once_with_the_reason() {
+    let t = tempfile::tempdir().unwrap();
+    let (_tp, tracker) = start_tracker(t.path());
+    let data = pseudo_random(10_000, 8);
+    let good = FakeNode::start("w.bin", data.clone(), Some(0), Serve::Good);
+    register(tracker, "good", good.port, &[file_json("w.bin", &data)]);
+    write_latency(t.path(), &[]);
+    let (mut node, _) = start_node(t.path(), "d", tracker);
+    // `w.bin.part` cannot be created: a directory is in its place (like a full disk, it is
+    // this node's problem, not the peer's).
+    std::fs::create_dir(t.path().join("d/w.bin.part")).unwrap();
+    node.type_line("download w.bin");
+    node.wait_stdout("Download of w.bin failed: cannot write", 10);
+    assert_eq!(good.sends.load(Ordering::SeqCst), 1, "no re-download");
+    assert_eq!(count(&node, "File download failed"), 0);
+    assert_eq!(count(&node, "Giving up"), 0);
+    assert!(!t.path().join("d/w.bin").exists());
+    node.type_line("exit");
+    assert_eq!(node.wait_exit(10), Some(0));
+}
+
+#[test]
+fn help_lists_the_commands_and_positionals_are_described() {
+    let t = tempfile::tempdir().unwrap();
+    let (_tp, tracker) = start_tracker(t.path());
+    let (mut node, _) = start_node(t.path(), "d", tracker);
+    node.type_line("help");
+    let out = node.wait_stdout("updatelist ", 10);
+    for cmd in [
+        "find <filename>",
+        "download <filename>",
+        "getload <ip> <port>",
+        "exit",
+    ] {
+        assert!(out.contains(cmd), "{cmd}: {out}");
+    }
+    node.type_line("exit");
+    assert_eq!(node.wait_exit(10), Some(0));
+    let mut help = Proc::start(t.path(), &["xfs", "node", "--help"]);
+    assert_eq!(help.wait_exit(10), Some(0));
+    let text = help.stdout.text();
+    for arg in ["<IP>", "<PORT>", "<DIR>"] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(arg))
+            .unwrap_or_else(|| panic!("{arg} in {text}"));
+        assert!(
+            line.trim().len() > arg.len() + 3,
+            "{arg} has no description: {line:?}"
+        );
+    }
+}
+
+/// Threads of this process whose name starts with `prefix` (the test binary's own name, which
+/// also starts with `xfs-`, excepted).
+fn threads_named(prefix: &str) -> Vec<String> {
+    let own = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    let mut names = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        if let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) {
+            if comm.starts_with(prefix) && comm != own {
+                names.push(comm.trim().to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_xfs_role_stops_in_process_with_no_thread_left() {
+    use peershare::core::console::Console;
+    use peershare::core::shutdown::Shutdown;
+    use peershare::xfs::{node, tracker};
+    let t = tempfile::tempdir().unwrap();
+    let listener = tracker::bind([127, 0, 0, 1].into(), 0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop_tracker = Shutdown::new();
+    let s = stop_tracker.clone();
+    let tracker_thread =
+        std::thread::spawn(move || tracker::run(tracker::TrackerConfig::default(), listener, &s));
+    std::fs::create_dir(t.path().join("d")).unwrap();
+    let config = node::NodeConfig::new(t.path().join("d"), addr, t.path().join("latency.txt"));
+    let node_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stop_node = Shutdown::new();
+    let s = stop_node.clone();
+    let node_thread = std::thread::spawn(move || {
+        let console = Console::start().unwrap();
+        node::run(config, node_listener, &s, &console)
+    });
+    // The node runs until its console ends (stdin may be closed under the test harness).
+    wait_for("the node's threads", 10, || {
+        node_thread.is_finished()
+            || (threads_named("xfs-serve").len() >= 2 && !threads_named("xfs-getload").is_empty())
+    });
+    stop_node.trigger();
+    node_thread.join().unwrap().unwrap();
+    stop_tracker.trigger();
+    tracker_thread.join().unwrap().unwrap();
+    assert_eq!(threads_named("xfs-"), Vec::<String>::new());
+}
+
+#[test]
+fn tracker_bound_to_another_loopback_ip_answers_there_and_traces_every_message() {
+    let t = tempfile::tempdir().unwrap();
+    let trace = t.path().join("trace.jsonl");
+    let p = Proc::start(
+        t.path(),
+        &[
+            "xfs",
+            "tracker",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.2",
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+    );
+    let tracker = listen_addr(&p);
+    assert_eq!(tracker.ip().to_string(), "127.0.0.2");
+    register(tracker, "a", 1, &[]);
+    assert_eq!(
+        ask_text(tracker, "find nothing"),
+        r#"{"nodes": [], "type": "nodelist"}"#
+    );
+    wait_for("four trace lines", 10, || {
+        std::fs::read_to_string(&trace).is_ok_and(|t| t.lines().count() >= 4)
+    });
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].contains(r#""type": "node""#),
+        "JSON messages are their value: {text}"
+    );
+    assert!(
+        lines[1].contains("ACK") && lines[2].contains("find nothing"),
+        "{text}"
+    );
+}

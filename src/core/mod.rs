@@ -7,7 +7,6 @@ pub mod credentials;
 pub mod digest;
 pub mod event_log;
 pub mod heartbeat;
-pub mod latency;
 pub mod names;
 pub mod pool;
 pub mod progress;

@@ -5,8 +5,9 @@ use super::node::{Node, NodeConfig};
 use super::tracker::{self, TrackerConfig};
 use crate::core::console::{Console, Input, Printer};
 use crate::core::shutdown::Shutdown;
+use crate::core::trace;
 use crate::core::udp_rpc::{self, Retry};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,12 +28,22 @@ enum Role {
 
 #[derive(clap::Args, Debug)]
 struct TrackerArgs {
-    /// UDP port on 127.0.0.1 (0 = any free port).
+    /// UDP port (0 = any free port).
     #[arg(long, default_value_t = 12345)]
     port: u16,
-    /// How often silent nodes are swept out.
-    #[arg(long = "sweep-interval-ms", default_value_t = 22_000)]
+    /// IP address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Write one JSON line per message to this file.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// How often silent nodes are swept out (1 to 86,400,000 ms).
+    #[arg(long = "sweep-interval-ms", default_value_t = 22_000, value_parser = millis)]
     sweep_interval_ms: u64,
+    /// Least time between two writes of the JSON snapshots (1 to 86,400,000 ms); the last state
+    /// is also written on exit.
+    #[arg(long = "snapshot-interval-ms", default_value_t = 1_000, value_parser = millis)]
+    snapshot_interval_ms: u64,
     #[arg(long = "logs-dir", default_value = "logs")]
     logs_dir: PathBuf,
     #[arg(long = "db-dir", default_value = "tracker_db")]
@@ -44,19 +55,36 @@ struct NodeArgs {
     /// This node's id (also spelled `-node_id`).
     #[arg(long = "node_id", value_parser = clap::value_parser!(i64).range(0..=2_147_483_647))]
     node_id: i64,
-    /// The tracker's `host:port` (`localhost` means 127.0.0.1).
+    /// The tracker's `host:port`: a host name or an IP (`localhost` means 127.0.0.1).
     #[arg(long, default_value = "127.0.0.1:12345", value_parser = parse_addr)]
     tracker: SocketAddr,
     #[arg(long = "files-dir", default_value = "node_files")]
     files_dir: PathBuf,
     #[arg(long = "logs-dir", default_value = "logs")]
     logs_dir: PathBuf,
-    /// How often the node tells the tracker it is alive.
-    #[arg(long = "register-interval-ms", default_value_t = 20_000)]
+    /// How often the node tells the tracker it is alive (1 to 86,400,000 ms).
+    #[arg(long = "register-interval-ms", default_value_t = 20_000, value_parser = millis)]
     register_interval_ms: u64,
-    /// Silence on a range socket before missing bytes are asked for again.
-    #[arg(long = "idle-timeout-ms", default_value_t = 1_000)]
+    /// Silence on a range socket before missing bytes are asked for again (1 to 86,400,000 ms).
+    #[arg(long = "idle-timeout-ms", default_value_t = 1_000, value_parser = millis)]
     idle_timeout_ms: u64,
+    /// IP address every socket of the node binds.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Log the original's `The N/M has been sent!` line for every piece served.
+    #[arg(long)]
+    verbose: bool,
+    /// Write one JSON line per message and transfer to this file.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+}
+
+/// Milliseconds from 1 ms to a day: 0 would spin, and more than a day is surely a typo.
+fn millis(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(v) if (1..=86_400_000).contains(&v) => Ok(v),
+        _ => Err(format!("{text} is not in 1..=86400000 (milliseconds)")),
+    }
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -71,6 +99,15 @@ fn bind(addr: SocketAddr) -> Result<UdpSocket, ExitCode> {
             Err(ExitCode::from(1))
         }
     }
+}
+
+/// Starts `--trace`, or says why not (exit 1).
+fn start_trace(path: Option<&Path>, role: &str) -> Result<(), ExitCode> {
+    let Some(path) = path else { return Ok(()) };
+    trace::start(path, role).map_err(|e| {
+        eprintln!("error: cannot open the trace file {}: {e}", path.display());
+        ExitCode::from(1)
+    })
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -89,7 +126,10 @@ fn open_journal(printer: Printer, dir: &Path, name: &str) -> Result<Journal, Exi
 }
 
 fn run_tracker(a: TrackerArgs) -> ExitCode {
-    let socket = match bind(SocketAddr::from(([127, 0, 0, 1], a.port))) {
+    if let Err(code) = start_trace(a.trace.as_deref(), "torrent-tracker") {
+        return code;
+    }
+    let socket = match bind(SocketAddr::new(a.bind, a.port)) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -100,10 +140,11 @@ fn run_tracker(a: TrackerArgs) -> ExitCode {
     let shutdown = Shutdown::new();
     let _ = shutdown.trigger_on_ctrl_c();
     let config = TrackerConfig {
-        sweep_interval: Duration::from_millis(a.sweep_interval_ms.max(1)),
+        sweep_interval: Duration::from_millis(a.sweep_interval_ms),
+        snapshot_interval: Duration::from_millis(a.snapshot_interval_ms),
         db_dir: a.db_dir,
     };
-    match tracker::run(config, socket, journal, shutdown) {
+    match tracker::run(config, socket, journal, &shutdown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: the tracker stopped: {e}");
@@ -113,7 +154,10 @@ fn run_tracker(a: TrackerArgs) -> ExitCode {
 }
 
 fn run_node(a: NodeArgs) -> ExitCode {
-    let socket = match bind(SocketAddr::from(([127, 0, 0, 1], 0))) {
+    if let Err(code) = start_trace(a.trace.as_deref(), &format!("torrent-node-{}", a.node_id)) {
+        return code;
+    }
+    let socket = match bind(SocketAddr::new(a.bind, 0)) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -135,12 +179,14 @@ fn run_node(a: NodeArgs) -> ExitCode {
         node_id: a.node_id,
         tracker: a.tracker,
         dir: a.files_dir.join(format!("node{}", a.node_id)),
-        register_interval: Duration::from_millis(a.register_interval_ms.max(1)),
-        idle_timeout: Duration::from_millis(a.idle_timeout_ms.max(1)),
+        register_interval: Duration::from_millis(a.register_interval_ms),
+        idle_timeout: Duration::from_millis(a.idle_timeout_ms),
         query_retry: Retry {
             timeout: Duration::from_secs(1),
             sends: 3,
         },
+        verbose: a.verbose,
+        bind: a.bind,
     };
     match run_console(config, socket, journal, shutdown, &console) {
         Ok(()) => ExitCode::SUCCESS,

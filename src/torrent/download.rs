@@ -11,14 +11,14 @@ use super::journal::Journal;
 use super::wire::{self, Message, Mode, Owner};
 use super::PIECE_SIZE;
 use crate::core::names;
-use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
+use crate::core::trace::{self, Direction};
 use crate::core::transfer::PartFile;
 use crate::core::udp_rpc::{receive_loop, Received, Retry, UdpRpc};
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -132,6 +132,10 @@ pub struct Downloader {
     pub query_retry: Retry,
     pub journal: Journal,
     pub shutdown: Shutdown,
+    /// The node's query socket and its router: NEEDs and size queries of every download.
+    pub query: UdpRpc,
+    /// The address range sockets bind.
+    pub bind: IpAddr,
 }
 
 /// A ranked owner with a usable address.
@@ -141,8 +145,8 @@ struct Peer {
     addr: SocketAddr,
 }
 
-fn fresh_socket() -> Result<UdpSocket, DownloadError> {
-    UdpSocket::bind("127.0.0.1:0").map_err(|e| DownloadError::Io(e.to_string()))
+fn fresh_socket(ip: IpAddr) -> Result<UdpSocket, DownloadError> {
+    UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|e| DownloadError::Io(e.to_string()))
 }
 
 fn io_err(e: std::io::Error) -> DownloadError {
@@ -150,20 +154,50 @@ fn io_err(e: std::io::Error) -> DownloadError {
 }
 
 impl Downloader {
-    /// One request and its answer on a fresh socket (the original's `search_sock`/`temp_sock`).
+    /// One request and its answer through the node's query socket (the original opened a fresh
+    /// socket per query; one router per node does the same job with one thread).
     fn ask(
         &self,
         bytes: &[u8],
         to: SocketAddr,
         accept: impl Fn(&Message) -> bool + Send + 'static,
     ) -> Option<Message> {
-        let rt = Runtime::new("torrent", "torrent-query", &self.shutdown);
-        let rpc = UdpRpc::start(&rt, fresh_socket().ok()?).ok()?;
-        let answer = rpc.request(bytes, to, self.query_retry, move |d| {
+        let traced = |dir: Direction, peer: SocketAddr, b: &[u8]| {
+            if trace::enabled() {
+                if let Ok(local) = self.query.local_addr() {
+                    let msg = wire::parse(b).ok();
+                    let text = msg.as_ref().map(|m| wire::value_json(&wire::to_value(m)));
+                    let body = trace::Body::Json(text.as_deref().unwrap_or("null"));
+                    trace::message(
+                        dir,
+                        trace::Proto::Udp,
+                        Some(local),
+                        Some(peer),
+                        body,
+                        b.len(),
+                    );
+                }
+            }
+        };
+        traced(Direction::Send, to, bytes);
+        let answer = self.query.request(bytes, to, self.query_retry, move |d| {
             wire::parse(&d.bytes).is_ok_and(|m| accept(&m))
         });
-        rt.stop(STOP_BOUND);
-        answer.ok().and_then(|d| wire::parse(&d.bytes).ok())
+        match answer {
+            Ok(d) => {
+                traced(Direction::Recv, d.from, &d.bytes);
+                wire::parse(&d.bytes).ok()
+            }
+            Err(e) => {
+                trace::failure(
+                    trace::Proto::Udp,
+                    None,
+                    Some(to),
+                    &format!("no answer: {e}"),
+                );
+                None
+            }
+        }
     }
 
     fn search(&self, f: &str) -> Result<Vec<Owner>, DownloadError> {
@@ -213,25 +247,7 @@ impl Downloader {
         log(&format!(
             "You just started to download {f}. Let's search it in torrent!"
         ));
-        let ranked: Vec<Peer> = {
-            let mut owners: Vec<Owner> = self
-                .search(f)?
-                .into_iter()
-                .filter(|o| o.node_id != self.node_id)
-                .collect();
-            owners.sort_by_key(|o| std::cmp::Reverse(o.send_freq));
-            owners
-                .into_iter()
-                .filter_map(|o| {
-                    let port = u16::try_from(o.port).ok()?;
-                    let addr = crate::core::tcp::resolve_host(&o.ip, port).ok()?;
-                    Some(Peer {
-                        node_id: o.node_id,
-                        addr,
-                    })
-                })
-                .collect()
-        };
+        let ranked = self.ranked_owners(f)?;
         if ranked.is_empty() {
             log(&format!("No one has {f}"));
             return Ok(());
@@ -240,11 +256,66 @@ impl Downloader {
         let ids: Vec<i64> = used.iter().map(|p| p.node_id).collect();
         log(&format!(
             "You are going to download {f} from Node(s) {}",
-            super::tracker::py_list(&ids)
+            super::state::py_list(&ids)
         ));
-        // The size comes from the first owner that answers; silent ones are replaced.
+        let size = self.learn_size(f, &ranked, &mut used)?;
+        log(&format!(
+            "The file {f} which you are about to download, has size of {size} bytes"
+        ));
+        let dest = names::resolve(&self.dir, f).map_err(|e| DownloadError::Io(e.to_string()))?;
+        let mut part = PartFile::create(&dest).map_err(io_err)?;
+        let missing = self.fetch_ranges(f, &mut part, &used, &ranked, size)?;
+        if self.shutdown.is_triggered() {
+            return Err(DownloadError::Abandoned);
+        }
+        if missing > 0 {
+            return Err(DownloadError::Missing(missing));
+        }
+        log(&format!(
+            "All the chunks of {f} has downloaded from neighboring peers. But they must be reassembled!"
+        ));
+        log(&format!(
+            "All the pieces of the {f} is now sorted and ready to be reassembled."
+        ));
+        part.file().set_len(size).map_err(io_err)?;
+        part.commit().map_err(io_err)?;
+        log(&format!(
+            "{f} has successfully downloaded and saved in my files directory."
+        ));
+        Ok(())
+    }
+
+    /// The tracker's owners of `f` other than us, most uploads first, with usable addresses.
+    fn ranked_owners(&self, f: &str) -> Result<Vec<Peer>, DownloadError> {
+        let mut owners: Vec<Owner> = self
+            .search(f)?
+            .into_iter()
+            .filter(|o| o.node_id != self.node_id)
+            .collect();
+        owners.sort_by_key(|o| std::cmp::Reverse(o.send_freq));
+        Ok(owners
+            .into_iter()
+            .filter_map(|o| {
+                let port = u16::try_from(o.port).ok()?;
+                let addr = crate::core::tcp::resolve_host(&o.ip, port).ok()?;
+                Some(Peer {
+                    node_id: o.node_id,
+                    addr,
+                })
+            })
+            .collect())
+    }
+
+    /// The size from the first of `used` that answers; silent ones are replaced by the next
+    /// ranked spare.
+    fn learn_size(
+        &self,
+        f: &str,
+        ranked: &[Peer],
+        used: &mut Vec<Peer>,
+    ) -> Result<u64, DownloadError> {
         let mut next_spare = used.len();
-        let size = loop {
+        loop {
             if self.shutdown.is_triggered() {
                 return Err(DownloadError::Abandoned);
             }
@@ -252,21 +323,29 @@ impl Downloader {
                 return Err(DownloadError::NoOwnerAnswered);
             };
             if let Some(size) = self.ask_size(f, &first) {
-                break size;
+                return Ok(size);
             }
             used.remove(0);
             if let Some(spare) = ranked.get(next_spare) {
                 used.push(spare.clone());
                 next_spare += 1;
             }
-        };
-        log(&format!(
-            "The file {f} which you are about to download, has size of {size} bytes"
-        ));
-        let dest = names::resolve(&self.dir, f).map_err(|e| DownloadError::Io(e.to_string()))?;
-        let mut part = PartFile::create(&dest).map_err(io_err)?;
+        }
+    }
+
+    /// Fetches the S/N split of `size` from `used`, one `torrent-range` thread per non-empty
+    /// range; returns how many bytes are still missing.
+    fn fetch_ranges(
+        &self,
+        f: &str,
+        part: &mut PartFile,
+        used: &[Peer],
+        ranked: &[Peer],
+        size: u64,
+    ) -> Result<u64, DownloadError> {
         let bar = crate::core::progress::bytes(Some(size), f);
         let ranges = split_ranges(size, used.len());
+        let role = trace::role();
         let mut missing = 0;
         std::thread::scope(|scope| -> Result<(), DownloadError> {
             let mut running = Vec::new();
@@ -286,7 +365,18 @@ impl Downloader {
                     candidates,
                     bar: bar.clone(),
                 };
-                running.push(scope.spawn(move || fetch.run()));
+                let role = role.clone();
+                // Scoped (they borrow this download) and named like the runtime's threads.
+                let handle = std::thread::Builder::new()
+                    .name("torrent-range".into())
+                    .spawn_scoped(scope, move || {
+                        if let Some(role) = role {
+                            trace::set_thread_role(&role);
+                        }
+                        fetch.run()
+                    })
+                    .map_err(io_err)?;
+                running.push(handle);
             }
             for handle in running {
                 match handle.join() {
@@ -299,24 +389,7 @@ impl Downloader {
             Ok(())
         })?;
         bar.finish_and_clear();
-        if self.shutdown.is_triggered() {
-            return Err(DownloadError::Abandoned);
-        }
-        if missing > 0 {
-            return Err(DownloadError::Missing(missing));
-        }
-        log(&format!(
-            "All the chunks of {f} has downloaded from neighboring peers. But they must be reassembled!"
-        ));
-        log(&format!(
-            "All the pieces of the {f} is now sorted and ready to be reassembled."
-        ));
-        part.file().set_len(size).map_err(io_err)?;
-        part.commit().map_err(io_err)?;
-        log(&format!(
-            "{f} has successfully downloaded and saved in my files directory."
-        ));
-        Ok(())
+        Ok(missing)
     }
 }
 
@@ -346,15 +419,15 @@ struct RangeState {
 
 impl RangeFetch<'_> {
     fn request(&self, socket: &UdpSocket, peer: &Peer, (a, b): (u64, u64)) {
-        let msg = wire::encode(&Message::ChunkSharing {
+        let msg = Message::ChunkSharing {
             src_node_id: self.dl.node_id,
             dest_node_id: peer.node_id,
             filename: self.filename.to_string(),
             range: (a as i64, b as i64),
             idx: -1,
             chunk: None,
-        });
-        if let Err(e) = socket.send_to(&msg, peer.addr) {
+        };
+        if let Err(e) = wire::send(socket, &msg, peer.addr) {
             log::debug!("range request to {} failed: {e}", peer.addr);
         }
     }
@@ -376,6 +449,12 @@ impl RangeFetch<'_> {
             "Re-requesting {left} missing bytes of {} from node{}",
             self.filename, peer.node_id
         ));
+        trace::failure(
+            trace::Proto::Udp,
+            socket.local_addr().ok(),
+            Some(peer.addr),
+            &format!("re-request {left} missing bytes of {}", self.filename),
+        );
         st.outstanding = gaps.into_iter().take(MAX_REQUESTS_PER_ROUND).collect();
         for &gap in &st.outstanding {
             st.asked.insert(gap);
@@ -392,14 +471,19 @@ impl RangeFetch<'_> {
         socket: &UdpSocket,
         st: &mut RangeState,
         bytes: &[u8],
+        from: SocketAddr,
     ) -> Result<bool, DownloadError> {
+        let parsed = wire::parse(bytes);
+        if let (true, Ok(m)) = (trace::enabled(), &parsed) {
+            wire::trace_datagram(Direction::Recv, socket, from, bytes, Some(m));
+        }
         let Ok(Message::ChunkSharing {
             filename,
             range,
             idx,
             chunk,
             ..
-        }) = wire::parse(bytes)
+        }) = parsed
         else {
             return Ok(false);
         };
@@ -445,7 +529,7 @@ impl RangeFetch<'_> {
 
     fn run(self) -> Result<(), DownloadError> {
         let (a, b) = self.range;
-        let socket = fresh_socket()?;
+        let socket = fresh_socket(self.dl.bind)?;
         if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RANGE_RCVBUF) {
             log::debug!("could not raise the receive buffer: {e}");
         }
@@ -477,7 +561,8 @@ impl RangeFetch<'_> {
                 return;
             }
             let step = match event {
-                Received::Datagram(d) => match self.on_datagram(&socket, &mut st, &d.bytes) {
+                Received::Datagram(d) => match self.on_datagram(&socket, &mut st, &d.bytes, d.from)
+                {
                     Ok(true) => {
                         st.last_useful = Instant::now();
                         Ok(())

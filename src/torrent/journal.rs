@@ -3,16 +3,16 @@
 //! in a newline) and is appended to the role's log file as `[HH:MM:SS]  text` + LF.
 
 use crate::core::console::Printer;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use crate::core::event_log::EventLog;
+use std::io;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Shared handle to one role's log (stdout + file). Cloning shares both.
 #[derive(Clone)]
 pub struct Journal {
     printer: Printer,
-    file: Option<Arc<File>>,
+    /// The file side: core's append-only log, one write(2) per line, so lines never tear.
+    file: EventLog,
 }
 
 /// Local wall-clock time as `HH:MM:SS`, like `datetime.now().strftime("%H:%M:%S")`.
@@ -24,26 +24,18 @@ impl Journal {
     /// Opens (creating the directory and file) `logs_dir/file_name` for appending.
     pub fn open(printer: Printer, logs_dir: &Path, file_name: &str) -> io::Result<Journal> {
         std::fs::create_dir_all(logs_dir)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logs_dir.join(file_name))?;
         Ok(Journal {
             printer,
-            file: Some(Arc::new(file)),
+            file: EventLog::open(&logs_dir.join(file_name))?,
         })
     }
 
     /// Logs one event: stdout and the log file.
     pub fn log(&self, text: &str) {
-        let line = format!("[{}]  {text}\n", clock());
-        self.printer.line(&line);
-        if let Some(file) = &self.file {
-            // One write per line on an O_APPEND file: lines never tear.
-            if let Err(e) = (&**file).write_all(line.as_bytes()) {
-                log::warn!("could not append to the log file: {e}");
-            }
-        }
+        let line = format!("[{}]  {text}", clock());
+        // The original prints a string that already ends in a newline: a blank line follows.
+        self.printer.line(&format!("{line}\n"));
+        self.file.record(&[&line]);
     }
 
     /// A bare stdout line that is not logged (`ENTER YOUR COMMAND!`, the usage line).

@@ -3,7 +3,8 @@
 //!
 //! - [`pickle`]: the allow-listed plain-data pickle codec (decodes protocols 2–5, encodes 3).
 //! - [`wire`]: the four messages (Node2Tracker, Tracker2Node, Node2Node, ChunkSharing).
-//! - [`tracker`]: tracker state and rules, and its receive loop.
+//! - [`state`]: the tracker's tables and rules, `handle(input, now) -> actions`, no sockets.
+//! - [`tracker`]: the tracker's receive loop and its snapshot writer thread.
 //! - [`node`]: keep-alive, serving from the node's directory, stdin commands.
 //! - [`download`]: NEED, size query, S/N split, per-range sockets with gap re-requests.
 //! - [`journal`]: the original's `log()`: `[HH:MM:SS]  text` on stdout (plus a blank line) and
@@ -29,9 +30,11 @@
 //! - `torrent -setMode exit <anything>` exits too (the original's parser took 3 or 4 words).
 //! - A range request whose start is negative is refused with `Cannot serve {f} to node{d}: …`;
 //!   an end before the start, or a start at or past the file's end, gets the end marker only.
-//! - The tracker saves its snapshots after OWN, UPDATE, EXIT and a sweep that removed someone
-//!   (the original saved in `remove_node` too); an UPDATE for an unknown node creates its count
-//!   (the original's defaultdict did the same).
+//! - The tracker's snapshots change after OWN, UPDATE, EXIT and a sweep that removed someone
+//!   (the original saved in `remove_node` too), but are written at most once per
+//!   `--snapshot-interval-ms` (1 s) and on exit, by their own thread: the original rewrote both
+//!   files on every such datagram, which made each datagram cost as much as the whole table.
+//!   An UPDATE for an unknown node creates its count (the original's defaultdict did the same).
 //! - The tracker's NEED reply is cut to the ranked owners that fit in 9,216 bytes.
 //! - Serving is paced (4 pieces, then 500 µs, see `node::BURST_PIECES`): the spec does not ask
 //!   for it, but unpaced peershare owners overran an original downloader's 208 KiB receive
@@ -46,6 +49,7 @@ pub mod download;
 pub mod journal;
 pub mod node;
 pub mod pickle;
+pub mod state;
 pub mod tracker;
 pub mod wire;
 

@@ -10,15 +10,17 @@ use super::download::Downloader;
 use super::journal::Journal;
 use super::wire::{self, Message, Mode};
 use super::PIECE_SIZE;
+use crate::core::heartbeat::HeartbeatSender;
 use crate::core::names;
 use crate::core::pool::{WorkerPool, UPLOAD_WORKERS};
 use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
-use crate::core::udp_rpc::{receive_loop, Received, Retry};
+use crate::core::trace::{self, Direction};
+use crate::core::udp_rpc::{receive_loop, Received, Retry, UdpRpc};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -51,6 +53,10 @@ pub struct NodeConfig {
     pub idle_timeout: Duration,
     /// NEED and size query timing (1 s × 3 in the spec).
     pub query_retry: Retry,
+    /// Log the original's `The N/M has been sent!` line for every piece served.
+    pub verbose: bool,
+    /// The address every socket of the node binds (the service socket is bound by the caller).
+    pub bind: IpAddr,
 }
 
 /// One parsed stdin command.
@@ -81,17 +87,20 @@ pub struct Node {
     config: NodeConfig,
     socket: Arc<UdpSocket>,
     journal: Journal,
-    /// Every thread of the node (keep-alive, serve and its pool, downloads).
+    /// Every thread of the node (keep-alive, serve and its pool, the query router, downloads).
     rt: Runtime,
     shutdown: Shutdown,
     sent_once: bool,
     downloading: Arc<Mutex<HashSet<String>>>,
+    keep_alive: HeartbeatSender,
     threads: Vec<JoinHandle<()>>,
     downloads: Vec<JoinHandle<()>>,
+    /// The one socket (and router thread) every NEED and size query of this node goes through.
+    query: UdpRpc,
 }
 
 fn send(socket: &UdpSocket, msg: &Message, to: SocketAddr) {
-    if let Err(e) = socket.send_to(&wire::encode(msg), to) {
+    if let Err(e) = wire::send(socket, msg, to) {
         log::debug!("could not send to {to}: {e}");
     }
 }
@@ -114,28 +123,28 @@ impl Node {
         };
         send(&socket, &register, config.tracker);
         journal.log("You entered Torrent.");
+        let register = register.clone();
         let rt = Runtime::new(
             "torrent",
             &format!("torrent-node-{}", config.node_id),
             &shutdown,
         );
         let shutdown = rt.shutdown().clone();
-        let mut threads = Vec::new();
-        {
-            let (socket, journal, stop, cfg) = (
-                socket.clone(),
-                journal.clone(),
-                shutdown.clone(),
-                config.clone(),
-            );
-            threads.push(rt.spawn_owned("keep-alive", move || loop {
-                journal.log("I informed the tracker that I'm still alive in the torrent!");
-                send(&socket, &register, cfg.tracker);
-                if stop.sleep(cfg.register_interval) {
-                    break;
+        let keep_alive = {
+            let (socket, journal, tracker) = (socket.clone(), journal.clone(), config.tracker);
+            HeartbeatSender::start(&rt, "keep-alive", config.register_interval, move || {
+                // Said only when the datagram left: UDP cannot tell more than that.
+                match wire::send(&socket, &register, tracker) {
+                    Ok(()) => {
+                        journal.log("I informed the tracker that I'm still alive in the torrent!")
+                    }
+                    Err(e) => journal.log(&format!(
+                        "I could not tell the tracker that I'm still alive in the torrent: {e}"
+                    )),
                 }
-            })?);
-        }
+            })?
+        };
+        let mut threads = Vec::new();
         {
             let (socket, journal, stop, cfg) = (
                 socket.clone(),
@@ -148,6 +157,7 @@ impl Node {
                 serve_loop(&socket, &pool, &cfg, &journal, &stop)
             })?);
         }
+        let query = UdpRpc::start(&rt, UdpSocket::bind(SocketAddr::new(config.bind, 0))?)?;
         Ok(Node {
             config,
             socket,
@@ -156,8 +166,10 @@ impl Node {
             shutdown,
             sent_once: false,
             downloading: Arc::default(),
+            keep_alive,
             threads,
             downloads: Vec::new(),
+            query,
         })
     }
 
@@ -232,6 +244,8 @@ impl Node {
             query_retry: self.config.query_retry,
             journal: self.journal.clone(),
             shutdown: self.shutdown.clone(),
+            query: self.query.clone(),
+            bind: self.config.bind,
         };
         let (name, active) = (f.to_string(), self.downloading.clone());
         let spawned = self.rt.spawn_owned("download", move || {
@@ -250,6 +264,7 @@ impl Node {
     /// Leaves the torrent: abandons downloads (their `.part` files are removed), sends EXIT
     /// from S, logs, and stops every thread.
     pub fn exit(mut self) {
+        self.keep_alive.stop();
         self.shutdown.trigger();
         for h in self.downloads.drain(..) {
             let _ = h.join();
@@ -279,7 +294,10 @@ fn serve_loop(
     let looped = receive_loop(socket, stop, Duration::from_millis(100), |event| {
         let Received::Datagram(d) = event else { return };
         let msg = match wire::parse(&d.bytes) {
-            Ok(m) => m,
+            Ok(m) => {
+                wire::trace_datagram(Direction::Recv, socket, d.from, &d.bytes, Some(&m));
+                m
+            }
             Err(e) => {
                 log::warn!("dropped a datagram from {}: {e}", d.from);
                 return;
@@ -340,8 +358,8 @@ fn open_served(cfg: &NodeConfig, journal: &Journal, f: &str, dest: i64) -> Optio
     }
 }
 
-fn fresh_socket(journal: &Journal, f: &str, dest: i64) -> Option<UdpSocket> {
-    match UdpSocket::bind("127.0.0.1:0") {
+fn fresh_socket(cfg: &NodeConfig, journal: &Journal, f: &str, dest: i64) -> Option<UdpSocket> {
+    match UdpSocket::bind(SocketAddr::new(cfg.bind, 0)) {
         Ok(s) => Some(s),
         Err(e) => {
             journal.log(&format!("Cannot serve {f} to node{dest}: {e}"));
@@ -355,7 +373,7 @@ fn tell_size(cfg: &NodeConfig, journal: &Journal, f: &str, dest: i64, to: Socket
     let Some((_, size)) = open_served(cfg, journal, f, dest) else {
         return;
     };
-    let Some(sock) = fresh_socket(journal, f, dest) else {
+    let Some(sock) = fresh_socket(cfg, journal, f, dest) else {
         return;
     };
     let answer = Message::Node2Node {
@@ -389,7 +407,7 @@ fn serve_range(
         return;
     };
     let end = u64::try_from(range.1).unwrap_or(0).min(size);
-    let Some(sock) = fresh_socket(journal, f, dest) else {
+    let Some(sock) = fresh_socket(cfg, journal, f, dest) else {
         return;
     };
     let len = end.saturating_sub(start);
@@ -412,7 +430,27 @@ fn serve_range(
                 journal.log(&format!("Cannot serve {f} to node{dest}: {e}"));
                 return;
             }
-            journal.log(&format!("The {k}/{n} has been sent!"));
+            if trace::enabled() {
+                let what = format!(
+                    "piece {k} of {f} ({}, {}): {} bytes",
+                    range.0,
+                    range.1,
+                    piece.len()
+                );
+                let body = trace::Body::Summary(&what);
+                trace::message(
+                    Direction::Send,
+                    trace::Proto::Udp,
+                    sock.local_addr().ok(),
+                    Some(to),
+                    body,
+                    dgram.len(),
+                );
+            }
+            // The original logs every piece; that floods the terminal, so only with --verbose.
+            if cfg.verbose {
+                journal.log(&format!("The {k}/{n} has been sent!"));
+            }
             k += 1;
             if k.is_multiple_of(BURST_PIECES) {
                 std::thread::sleep(BURST_PAUSE);

@@ -359,138 +359,165 @@ pub fn decode(bytes: &[u8]) -> Result<Value, PickleError> {
     };
     loop {
         let code = r.byte().map_err(|_| PickleError::NoStop)?;
-        match code {
-            op::STOP => break,
-            op::FRAME => {
-                r.len(8)?;
-            }
-            op::MARK => {
-                if m.marks.len() >= MAX_STACK {
-                    return Err(PickleError::StackFull);
-                }
-                m.marks.push(m.stack.len());
-            }
-            op::EMPTY_DICT => m.push(Node::Dict(Vec::new()))?,
-            op::EMPTY_LIST => m.push(Node::List(Vec::new()))?,
-            op::EMPTY_TUPLE => m.push(Node::Tuple(Vec::new()))?,
-            op::SETITEM => {
-                let v = m.pop()?;
-                let k = m.pop()?;
-                m.set_items(vec![k, v])?;
-            }
-            op::SETITEMS => {
-                let items = m.pop_mark()?;
-                m.set_items(items)?;
-            }
-            op::APPEND => {
-                let v = m.pop()?;
-                m.append(vec![v])?;
-            }
-            op::APPENDS => {
-                let items = m.pop_mark()?;
-                m.append(items)?;
-            }
-            op::TUPLE => {
-                let items = m.pop_mark()?;
-                m.push(Node::Tuple(items))?;
-            }
-            op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
-                let n = usize::from(code - op::TUPLE1 + 1);
-                if m.stack.len() < n {
-                    return Err(PickleError::StackEmpty);
-                }
-                let items = m.stack.split_off(m.stack.len() - n);
-                m.push(Node::Tuple(items))?;
-            }
-            op::NONE => m.push(Node::Scalar(Value::None))?,
-            op::NEWTRUE => m.push(Node::Scalar(Value::Bool(true)))?,
-            op::NEWFALSE => m.push(Node::Scalar(Value::Bool(false)))?,
-            op::BININT => {
-                let v = r.le(4)? as u32 as i32;
-                m.push(Node::Scalar(Value::Int(i64::from(v))))?;
-            }
-            op::BININT1 => {
-                let v = r.le(1)?;
-                m.push(Node::Scalar(Value::Int(v as i64)))?;
-            }
-            op::BININT2 => {
-                let v = r.le(2)?;
-                m.push(Node::Scalar(Value::Int(v as i64)))?;
-            }
-            op::LONG1 => {
-                let n = usize::from(r.byte()?);
-                if n > 8 {
-                    return Err(PickleError::WrongType(
-                        "LONG1 integers over 8 bytes are refused",
-                    ));
-                }
-                let raw = r.le(n)?;
-                let v = if n == 0 {
-                    0
-                } else {
-                    // Sign-extend the n-byte two's complement number.
-                    let shift = 64 - 8 * n as u32;
-                    ((raw << shift) as i64) >> shift
-                };
-                m.push(Node::Scalar(Value::Int(v)))?;
-            }
-            op::BINUNICODE => {
-                let n = r.len(4)?;
-                m.push(text(r.take(n)?)?)?;
-            }
-            op::SHORT_BINUNICODE => {
-                let n = r.len(1)?;
-                m.push(text(r.take(n)?)?)?;
-            }
-            op::BINUNICODE8 => {
-                let n = r.len(8)?;
-                m.push(text(r.take(n)?)?)?;
-            }
-            op::BINBYTES | op::SHORT_BINBYTES | op::BINBYTES8 => {
-                let width = match code {
-                    op::BINBYTES => 4,
-                    op::SHORT_BINBYTES => 1,
-                    _ => 8,
-                };
-                let n = r.len(width)?;
-                m.push(Node::Scalar(Value::Bytes(r.take(n)?.to_vec())))?;
-            }
-            op::BINPUT => {
-                let i = r.le(1)? as u32;
-                m.put(i)?;
-            }
-            op::LONG_BINPUT => {
-                let i = r.le(4)? as u32;
-                m.put(i)?;
-            }
-            op::MEMOIZE => {
-                let i = m.memo.len() as u32;
-                m.put(i)?;
-            }
-            op::BINGET => {
-                let i = r.le(1)? as u32;
-                m.get(i)?;
-            }
-            op::LONG_BINGET => {
-                let i = r.le(4)? as u32;
-                m.get(i)?;
-            }
-            other => return Err(PickleError::Forbidden(other)),
+        if code == op::STOP {
+            break;
+        }
+        match read_scalar(code, &mut r)? {
+            Some(node) => m.push(node)?,
+            None => m.step(code, &mut r)?,
         }
     }
     if r.pos != bytes.len() {
         return Err(PickleError::TrailingBytes(bytes.len() - r.pos));
     }
-    if m.stack.len() != 1 || !m.marks.is_empty() {
-        return Err(PickleError::WrongType(
-            "the pickle leaves other than exactly one value",
-        ));
+    m.finish()
+}
+
+/// A scalar opcode's value (reading its argument), or `None` for every other opcode.
+fn read_scalar(code: u8, r: &mut Reader<'_>) -> Result<Option<Node>, PickleError> {
+    Ok(match code {
+        op::NONE => Some(Node::Scalar(Value::None)),
+        op::NEWTRUE => Some(Node::Scalar(Value::Bool(true))),
+        op::NEWFALSE => Some(Node::Scalar(Value::Bool(false))),
+        op::BININT => {
+            let v = r.le(4)? as u32 as i32;
+            Some(Node::Scalar(Value::Int(i64::from(v))))
+        }
+        op::BININT1 => {
+            let v = r.le(1)?;
+            Some(Node::Scalar(Value::Int(v as i64)))
+        }
+        op::BININT2 => {
+            let v = r.le(2)?;
+            Some(Node::Scalar(Value::Int(v as i64)))
+        }
+        op::LONG1 => {
+            let n = usize::from(r.byte()?);
+            if n > 8 {
+                return Err(PickleError::WrongType(
+                    "LONG1 integers over 8 bytes are refused",
+                ));
+            }
+            let raw = r.le(n)?;
+            let v = if n == 0 {
+                0
+            } else {
+                // Sign-extend the n-byte two's complement number.
+                let shift = 64 - 8 * n as u32;
+                ((raw << shift) as i64) >> shift
+            };
+            Some(Node::Scalar(Value::Int(v)))
+        }
+        op::BINUNICODE => {
+            let n = r.len(4)?;
+            Some(text(r.take(n)?)?)
+        }
+        op::SHORT_BINUNICODE => {
+            let n = r.len(1)?;
+            Some(text(r.take(n)?)?)
+        }
+        op::BINUNICODE8 => {
+            let n = r.len(8)?;
+            Some(text(r.take(n)?)?)
+        }
+        op::BINBYTES | op::SHORT_BINBYTES | op::BINBYTES8 => {
+            let width = match code {
+                op::BINBYTES => 4,
+                op::SHORT_BINBYTES => 1,
+                _ => 8,
+            };
+            let n = r.len(width)?;
+            Some(Node::Scalar(Value::Bytes(r.take(n)?.to_vec())))
+        }
+        _ => None,
+    })
+}
+
+impl Machine {
+    /// Runs one structural or memo opcode; anything not on the allow-list is an error.
+    fn step(&mut self, code: u8, r: &mut Reader<'_>) -> Result<(), PickleError> {
+        match code {
+            op::FRAME => {
+                r.len(8)?;
+            }
+            op::MARK => {
+                if self.marks.len() >= MAX_STACK {
+                    return Err(PickleError::StackFull);
+                }
+                self.marks.push(self.stack.len());
+            }
+            op::EMPTY_DICT => self.push(Node::Dict(Vec::new()))?,
+            op::EMPTY_LIST => self.push(Node::List(Vec::new()))?,
+            op::EMPTY_TUPLE => self.push(Node::Tuple(Vec::new()))?,
+            op::SETITEM => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                self.set_items(vec![k, v])?;
+            }
+            op::SETITEMS => {
+                let items = self.pop_mark()?;
+                self.set_items(items)?;
+            }
+            op::APPEND => {
+                let v = self.pop()?;
+                self.append(vec![v])?;
+            }
+            op::APPENDS => {
+                let items = self.pop_mark()?;
+                self.append(items)?;
+            }
+            op::TUPLE => {
+                let items = self.pop_mark()?;
+                self.push(Node::Tuple(items))?;
+            }
+            op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
+                let n = usize::from(code - op::TUPLE1 + 1);
+                if self.stack.len() < n {
+                    return Err(PickleError::StackEmpty);
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.push(Node::Tuple(items))?;
+            }
+            op::BINPUT => {
+                let i = r.le(1)? as u32;
+                self.put(i)?;
+            }
+            op::LONG_BINPUT => {
+                let i = r.le(4)? as u32;
+                self.put(i)?;
+            }
+            op::MEMOIZE => {
+                let i = self.memo.len() as u32;
+                self.put(i)?;
+            }
+            op::BINGET => {
+                let i = r.le(1)? as u32;
+                self.get(i)?;
+            }
+            op::LONG_BINGET => {
+                let i = r.le(4)? as u32;
+                self.get(i)?;
+            }
+            other => return Err(PickleError::Forbidden(other)),
+        }
+        Ok(())
     }
-    let mut budget = MAX_EXPANDED;
-    let value = m.expand(m.stack[0], 0, &mut budget)?;
-    match &value {
-        Value::Dict(items) if items.iter().all(|(k, _)| matches!(k, Value::Str(_))) => Ok(value),
-        _ => Err(PickleError::NotAStrKeyedDict),
+
+    /// The one value left on the stack, expanded, which must be a dict with string keys.
+    fn finish(&self) -> Result<Value, PickleError> {
+        if self.stack.len() != 1 || !self.marks.is_empty() {
+            return Err(PickleError::WrongType(
+                "the pickle leaves other than exactly one value",
+            ));
+        }
+        let mut budget = MAX_EXPANDED;
+        let value = self.expand(self.stack[0], 0, &mut budget)?;
+        match &value {
+            Value::Dict(items) if items.iter().all(|(k, _)| matches!(k, Value::Str(_))) => {
+                Ok(value)
+            }
+            _ => Err(PickleError::NotAStrKeyedDict),
+        }
     }
 }
 

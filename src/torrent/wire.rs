@@ -7,7 +7,10 @@
 //! original downloader sorts pieces by `range` and a list does not compare with a tuple.
 
 use super::pickle::{self, PickleError, Value};
+use crate::core::pyjson;
+use crate::core::trace::{self, Body, Direction, Proto};
 use std::fmt;
+use std::net::{SocketAddr, UdpSocket};
 
 /// Node2Tracker modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,6 +326,85 @@ pub fn encode_piece(
     out
 }
 
+/// A decoded pickle value as JSON for the trace; bytes appear as a size, never as content.
+pub fn value_json(v: &Value) -> String {
+    let items = |xs: &[Value]| xs.iter().map(value_json).collect::<Vec<_>>().join(", ");
+    match v {
+        Value::None => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Str(s) => pyjson::quote(s),
+        Value::Bytes(b) => pyjson::quote(&format!("<{} bytes>", b.len())),
+        Value::List(xs) | Value::Tuple(xs) => format!("[{}]", items(xs)),
+        Value::Dict(pairs) => {
+            let fields: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Value::Str(s) => s.clone(),
+                        other => value_json(other),
+                    };
+                    format!("{}: {}", pyjson::quote(&key), value_json(v))
+                })
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+    }
+}
+
+/// Records one datagram in the trace (when tracing is on): pieces as a summary, every other
+/// message as its decoded dict.
+pub fn trace_datagram(
+    dir: Direction,
+    socket: &UdpSocket,
+    remote: SocketAddr,
+    bytes: &[u8],
+    msg: Option<&Message>,
+) {
+    if !trace::enabled() {
+        return;
+    }
+    let parsed;
+    let msg = match msg {
+        Some(m) => Some(m),
+        None => {
+            parsed = parse(bytes).ok();
+            parsed.as_ref()
+        }
+    };
+    let text = match msg {
+        Some(Message::ChunkSharing {
+            filename,
+            range,
+            idx,
+            chunk: Some(chunk),
+            ..
+        }) => format!(
+            "piece {idx} of {filename} ({}, {}): {} bytes",
+            range.0,
+            range.1,
+            chunk.len()
+        ),
+        Some(m) => value_json(&to_value(m)),
+        None => format!("{} bytes that are not a message", bytes.len()),
+    };
+    let body = match msg {
+        Some(Message::ChunkSharing { chunk: Some(_), .. }) | None => Body::Summary(&text),
+        Some(_) => Body::Json(&text),
+    };
+    let local = socket.local_addr().ok();
+    trace::message(dir, Proto::Udp, local, Some(remote), body, bytes.len());
+}
+
+/// Encodes `msg`, sends it from `socket` to `to`, and traces it: every non-piece datagram goes
+/// out through here.
+pub fn send(socket: &UdpSocket, msg: &Message, to: SocketAddr) -> std::io::Result<()> {
+    let bytes = encode(msg);
+    socket.send_to(&bytes, to)?;
+    trace_datagram(Direction::Send, socket, to, &bytes, Some(msg));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +518,16 @@ mod tests {
             panic!()
         };
         assert!(matches!(pair[0].get("addr"), Some(Value::List(_))));
+    }
+
+    #[test]
+    fn trace_json_shows_the_dict_and_sizes_instead_of_bytes() {
+        assert_eq!(
+            value_json(&to_value(&samples()[0])),
+            r#"{"node_id": 1, "filename": "", "mode": 0}"#
+        );
+        assert!(value_json(&to_value(&samples()[4])).contains(r#""chunk": "<7216 bytes>""#));
+        assert!(value_json(&to_value(&samples()[4])).contains(r#""range": [0, 100000]"#));
     }
 
     #[test]

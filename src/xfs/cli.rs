@@ -1,12 +1,14 @@
-//! Command line of `peershare xfs`: `tracker [--port 5025]` and
-//! `node <ip> <port> <dir> [--tracker 127.0.0.1:5025] [--latency latency.txt]`.
+//! Command line of `peershare xfs`: `tracker [--port 5025] [--bind IP]` and
+//! `node <ip> <port> <dir> [--tracker HOST:5025] [--latency latency.txt] [--bind IP]`.
 
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
+use crate::core::trace;
 use crate::xfs::node::{self, NodeConfig, NodeError};
+use crate::xfs::state::DEFAULT_NODES_PER_IP;
 use crate::xfs::tracker::{self, TrackerConfig};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -17,24 +19,42 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum Role {
-    /// The tracking server (binds 127.0.0.1:<port>).
+    /// The tracking server.
     Tracker {
+        /// TCP port to listen on (0 = any free port).
         #[arg(long, default_value_t = 5025)]
         port: u16,
+        /// IP address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: IpAddr,
+        /// Most nodes one address may register (1 to 100,000); more are refused, logged once.
+        #[arg(long = "max-nodes-per-ip", default_value_t = DEFAULT_NODES_PER_IP as u32,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        max_nodes_per_ip: u32,
+        /// Write one JSON line per message and transfer to this file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
     },
-    /// A node sharing <dir>; 0 as <port> lets the OS pick one.
+    /// A node sharing <dir>.
     Node {
-        /// IP literal or localhost to listen on and register.
+        /// This node's address: registered with the tracker, and listened on unless --bind.
         ip: String,
+        /// TCP port to listen on (0 lets the OS pick one).
         port: u16,
         /// Shared and download directory (must exist).
         dir: PathBuf,
-        /// The tracker's host:port.
+        /// The tracker's host:port (a host name or an IP).
         #[arg(long, default_value = "127.0.0.1:5025", value_parser = parse_addr)]
         tracker: SocketAddr,
         /// Latency table (`srcIP srcPort dstIP dstPort ms` per line).
         #[arg(long, default_value = "latency.txt")]
         latency: PathBuf,
+        /// IP address to listen on when it differs from <ip> (e.g. 0.0.0.0).
+        #[arg(long)]
+        bind: Option<IpAddr>,
+        /// Write one JSON line per message and transfer to this file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
     },
 }
 
@@ -42,19 +62,43 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     tcp::parse_host_port(text).map_err(|e| e.to_string())
 }
 
+/// Starts `--trace`, or says why not (exit 1).
+fn start_trace(path: Option<&Path>, role: &str) -> Result<(), ExitCode> {
+    let Some(path) = path else { return Ok(()) };
+    trace::start(path, role).map_err(|e| {
+        eprintln!("error: cannot open the trace file {}: {e}", path.display());
+        ExitCode::from(1)
+    })
+}
+
 pub fn run(args: Args) -> ExitCode {
     let shutdown = Shutdown::new();
     let _ = shutdown.trigger_on_ctrl_c();
     match args.role {
-        Role::Tracker { port } => {
-            let listener = match tracker::bind(port) {
+        Role::Tracker {
+            port,
+            bind,
+            max_nodes_per_ip,
+            trace,
+        } => {
+            if let Err(code) = start_trace(trace.as_deref(), "xfs-tracker") {
+                return code;
+            }
+            let listener = match tracker::bind(bind, port) {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
+                    eprintln!(
+                        "error: cannot listen on {}: {e}",
+                        SocketAddr::new(bind, port)
+                    );
                     return ExitCode::from(1);
                 }
             };
-            match tracker::run(TrackerConfig::default(), listener, shutdown) {
+            let config = TrackerConfig {
+                max_nodes_per_ip: max_nodes_per_ip as usize,
+                ..TrackerConfig::default()
+            };
+            match tracker::run(config, listener, &shutdown) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -68,6 +112,8 @@ pub fn run(args: Args) -> ExitCode {
             dir,
             tracker,
             latency,
+            bind,
+            trace,
         } => {
             let Some(ip_addr) = crate::xfs::wire::parse_ip(&ip) else {
                 eprintln!("error: {ip} is not an IP address");
@@ -77,14 +123,20 @@ pub fn run(args: Args) -> ExitCode {
                 eprintln!("error: {} is not a directory", dir.display());
                 return ExitCode::from(2);
             }
-            let listener = match tcp::bind(SocketAddr::new(ip_addr, port)) {
+            if let Err(code) = start_trace(trace.as_deref(), "xfs-node") {
+                return code;
+            }
+            let listen = SocketAddr::new(bind.unwrap_or(ip_addr), port);
+            let listener = match tcp::bind(listen) {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("error: cannot listen on {ip}:{port}: {e}");
+                    eprintln!("error: cannot listen on {listen}: {e}");
                     return ExitCode::from(1);
                 }
             };
-            match node::run(NodeConfig::new(dir, tracker, latency), listener, shutdown) {
+            let mut config = NodeConfig::new(dir, tracker, latency);
+            config.advertise = Some(ip_addr);
+            match node::run_console(config, listener, &shutdown) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(NodeError::TrackerDown) => ExitCode::from(1),
                 Err(e) => {

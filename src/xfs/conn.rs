@@ -5,6 +5,7 @@
 //! one read of at most [`TEXT_MAX`] bytes, like the original's single `recv(2048)`.
 
 use crate::core::tcp;
+use crate::core::trace::{self, Body, Direction, Proto};
 use crate::xfs::wire;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -16,9 +17,41 @@ pub const TEXT_MAX: usize = 2048;
 /// Longest JSON message we accept.
 pub const JSON_MAX: usize = 1 << 20;
 
+/// Records one message on `stream` in the trace: JSON as its value, text as sent.
+fn trace_message(stream: &TcpStream, dir: Direction, bytes: &[u8]) {
+    if !trace::enabled() || bytes.is_empty() {
+        return;
+    }
+    let body = match std::str::from_utf8(bytes) {
+        Ok(text) if bytes.first() == Some(&b'{') => Body::Json(text),
+        Ok(text) => Body::Text(text),
+        Err(_) => Body::Bytes(bytes),
+    };
+    let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
+    trace::message(dir, Proto::Tcp, local, remote, body, bytes.len());
+}
+
+/// Records a message read some other way (the downloader's one-read control reply).
+pub fn trace_received(stream: &TcpStream, bytes: &[u8]) {
+    trace_message(stream, Direction::Recv, bytes);
+}
+
+/// Writes one whole message (the only way xFS messages are sent, so the trace sees each once).
+pub fn write_message(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes)?;
+    trace_message(stream, Direction::Send, bytes);
+    Ok(())
+}
+
 /// Reads one message: JSON until complete, text in one read. An empty result means the peer
 /// closed without sending anything.
 pub fn read_message(stream: &mut TcpStream, timeout: Duration) -> io::Result<Vec<u8>> {
+    let bytes = read_frame(stream, timeout)?;
+    trace_message(stream, Direction::Recv, &bytes);
+    Ok(bytes)
+}
+
+fn read_frame(stream: &mut TcpStream, timeout: Duration) -> io::Result<Vec<u8>> {
     let deadline = Instant::now() + timeout;
     let mut buf = tcp::read_once(stream, TEXT_MAX, timeout)?;
     if buf.first() != Some(&b'{') {
@@ -83,7 +116,7 @@ pub fn request(
     reply_timeout: Duration,
 ) -> Result<Vec<u8>, RequestError> {
     let mut stream = tcp::connect(addr, connect_timeout).map_err(RequestError::Connect)?;
-    stream.write_all(message).map_err(RequestError::Exchange)?;
+    write_message(&mut stream, message).map_err(RequestError::Exchange)?;
     read_message(&mut stream, reply_timeout).map_err(RequestError::Exchange)
 }
 

@@ -4,8 +4,9 @@
 //! to it over TCP, and checks the MD5 before the file lands. Spec: `docs/specs/xfs.md`.
 //!
 //! Layers: [`wire`] (pure codec, byte-exact with Python's `json.dumps`), [`state`] (the tracker's
-//! node table), [`files`] (directory scan, MD5), [`conn`] (message framing), and the roles
-//! [`tracker`] and [`node`]; [`cli`] parses the command line.
+//! node table), [`files`] (directory scan, MD5), [`latency`] (latency.txt and the peer choice),
+//! [`conn`] (message framing), and the roles [`tracker`] and [`node`]; [`cli`] parses the command
+//! line.
 //!
 //! Ambiguities in the spec, and how they are resolved here:
 //! - Load counts one per `download` command in progress (raised before asking the tracker,
@@ -31,7 +32,16 @@
 //!   (`big.bin: 38% (392.7 of 1024.0 MiB, 195.2 MiB/s)`) rather than a redrawn bar: downloads run
 //!   in the background while the prompt is live, and a bar on the prompt's line garbles what the
 //!   user types. Nothing is printed when stdout is not a terminal.
-//! - A node bound to an unspecified address (0.0.0.0) registers as 127.0.0.1.
+//! - A node listens on its `<ip>` unless `--bind` names another address (e.g. 0.0.0.0); it always
+//!   registers `<ip>`, and looks latency.txt up by `<ip>` and its port. A node bound to an
+//!   unspecified address without another `<ip>` registers as 127.0.0.1.
+//! - The tracker lets one sending address register at most `--max-nodes-per-ip` (64) nodes; a
+//!   registration beyond that is closed without `ACK` (the node prints `NACK`) and logged once.
+//!   A `find` refreshes at most 8 nodes at once and gives the whole refresh 3 s; nodes not asked
+//!   in time keep their cached lists.
+//! - A download that cannot write its file here (disk full, read-only directory) ends at once
+//!   with `Download of {f} failed: cannot write …`, without trying other peers.
+//! - `help` at the prompt lists the commands.
 //! - Only regular files are shared and served; symlinks in `<dir>` are skipped (they could point
 //!   outside it).
 //! - The downloader accepts the data connection only from the IP of the peer it asked (others are
@@ -45,6 +55,7 @@
 pub mod cli;
 pub mod conn;
 pub mod files;
+pub mod latency;
 pub mod node;
 pub mod state;
 pub mod tracker;
