@@ -5,7 +5,7 @@
 mod support;
 
 use peershare::bittrickle::server::{self, ServerConfig};
-use peershare::core::credentials::Credentials;
+use peershare::bittrickle::credentials::Credentials;
 use peershare::core::shutdown::Shutdown;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};

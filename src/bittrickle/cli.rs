@@ -4,7 +4,7 @@
 
 use crate::bittrickle::client::{self, ClientConfig, HEARTBEAT_PERIOD, REQUEST_RETRY};
 use crate::bittrickle::server::{self, ServerConfig, INACTIVITY};
-use crate::core::credentials::{BadLine, Credentials, CredentialsError};
+use crate::bittrickle::credentials::{BadLine, Credentials, CredentialsError};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
 use crate::core::udp_rpc::{self, Retry};

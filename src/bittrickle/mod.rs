@@ -4,6 +4,7 @@
 //! Client ↔ server traffic is one UDP datagram of text per request; peer ↔ peer is TCP.
 //!
 //! - [`wire`] — the pure codec: requests and the original server's exact reply sentences.
+//! - [`credentials`] — `credentials.txt` (only BitTrickle has passwords, so it lives here).
 //! - [`state`] — the server's rules (credentials, liveness, publications), clock-free.
 //! - [`server`] — one thread owning the UDP socket and the state; original-format log lines.
 //! - [`client`] — the shell, the heartbeat thread and the 5-worker upload service.
@@ -42,6 +43,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod credentials;
 pub mod server;
 pub mod state;
 pub mod wire;

@@ -9,7 +9,7 @@
 use crate::bittrickle::state::{Outcome, ServerState};
 use crate::bittrickle::wire::{self, Reply, Request};
 use crate::core::console::Printer;
-use crate::core::credentials::Credentials;
+use crate::bittrickle::credentials::Credentials;
 use crate::core::shutdown::Shutdown;
 use crate::core::udp_rpc::{receive_loop, Datagram, Received};
 use std::io;

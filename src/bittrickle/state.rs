@@ -5,7 +5,7 @@
 //! sleeping. [`ServerState::handle`] turns one parsed request into what the server should do.
 
 use crate::bittrickle::wire::{Reply, Request};
-use crate::core::credentials::{Check, Credentials};
+use crate::bittrickle::credentials::{Check, Credentials};
 use crate::core::heartbeat::LivenessTable;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
