@@ -432,6 +432,23 @@ fn malformed_requests_get_no_reply_and_server_keeps_serving() {
 }
 
 #[test]
+fn a_file_name_whose_reply_would_not_fit_a_datagram_is_refused_without_reply() {
+    let s = server(3000);
+    let p = Peer::new(s.addr);
+    let huge = "a".repeat(65_490); // the request still fits one datagram
+    p.assert_no_reply(format!("pub hans {huge}").as_bytes());
+    // Nothing was published: `lpf` (whose reply lists names) still fits and is answered.
+    assert_eq!(p.ask("lpf hans"), "No files published ❌.");
+    p.assert_no_reply(format!("unp hans {huge}").as_bytes());
+    p.assert_no_reply(format!("get hans {huge}").as_bytes());
+    let longest = "b".repeat(255);
+    assert_eq!(
+        p.ask(&format!("pub hans {longest}")),
+        format!("File '{longest}' published successfully.")
+    );
+}
+
+#[test]
 fn heartbeat_keeps_user_active_and_gets_no_reply() {
     let s = server(500);
     let hans = Peer::new(s.addr);

@@ -279,8 +279,8 @@ impl Client {
     /// The file's path in the shared directory, or `None` after printing why the name is refused.
     fn valid_name(&self, file: &str) -> Option<PathBuf> {
         match names::resolve(&self.config.dir, file) {
-            Ok(path) => Some(path),
-            Err(_) => {
+            Ok(path) if file.len() <= wire::MAX_NAME => Some(path),
+            _ => {
                 self.out
                     .line(&format!("Error: '{file}' is not a valid file name."));
                 None
