@@ -806,6 +806,58 @@ fn client_prompts_reprompt_after_failed_login_and_prints_commands_banner() {
     );
 }
 
+/// Runs the client on a pseudo-terminal (Python's `pty`, as the crate has no pty code), types a
+/// username and password, and returns everything the terminal showed.
+const PTY_SCRIPT: &str = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+def pump(t):
+    global out
+    end = time.time() + t
+    while time.time() < end:
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                return
+def wait_for(needle):
+    end = time.time() + 10
+    while needle not in out and time.time() < end:
+        pump(0.05)
+wait_for(b"username: ")
+os.write(fd, b"hans\r")
+wait_for(b"password: ")
+os.write(fd, b"sekrit99\r")
+wait_for(b"Incorrect password")
+os.kill(pid, 9)
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode("utf-8", "replace"))
+"#;
+
+#[test]
+fn client_hides_the_password_as_it_is_typed_on_a_terminal() {
+    let python = Path::new("/usr/bin/python3");
+    if !python.exists() {
+        println!("skipped: /usr/bin/python3 (for a pseudo-terminal) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(3000);
+    let port = s.addr.port().to_string();
+    let out = std::process::Command::new(python)
+        .args(["-c", PTY_SCRIPT, support::BIN, "bittrickle", "client", &port])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("Incorrect password"), "{shown}");
+    assert!(shown.contains("hans"), "the username is echoed: {shown}");
+    assert!(!shown.contains("sekrit99"), "the password was echoed: {shown}");
+}
+
 #[test]
 fn client_refuses_empty_or_spaced_credentials_locally() {
     let dir = tempfile::tempdir().unwrap();

@@ -173,7 +173,7 @@ impl Client {
             let Input::Line(user) = console.read_line("Enter username: ", &self.shutdown) else {
                 return false;
             };
-            let Input::Line(password) = console.read_line("Enter password: ", &self.shutdown)
+            let Input::Line(password) = console.read_secret("Enter password: ", &self.shutdown)
             else {
                 return false;
             };
