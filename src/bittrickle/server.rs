@@ -65,7 +65,16 @@ fn serve(state: &mut ServerState, socket: &UdpSocket, out: &Printer, d: Datagram
     let user = request.user().to_string();
     let command = command_name(&request);
     match state.handle(request, d.from, now) {
-        Outcome::Ignored => {}
+        Outcome::NotLoggedIn { first } => {
+            if first {
+                log::warn!(
+                    "heartbeat from {user} at {} ignored: {user} is not logged in (unknown user, \
+                     silent for longer than the inactivity timeout, or logged in before this \
+                     server started); the client must log in again",
+                    d.from
+                );
+            }
+        }
         Outcome::HeartbeatAccepted => {
             out.line(&log_line(d.from, &format!("Received HBT from {user}")));
         }

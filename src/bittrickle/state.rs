@@ -17,7 +17,7 @@
 use crate::bittrickle::wire::{Reply, Request};
 use crate::bittrickle::credentials::{Check, Credentials};
 use crate::core::heartbeat::LivenessTable;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -44,8 +44,10 @@ pub enum Outcome {
     Reply(Reply),
     /// A heartbeat from an active user refreshed it (logged; no reply).
     HeartbeatAccepted,
-    /// A heartbeat from an unknown or expired user: no reply, no log line.
-    Ignored,
+    /// A heartbeat from a user who is not logged in (unknown, expired, or logged in before the
+    /// server restarted): no reply. `first` is true for the first such heartbeat since the user
+    /// last logged in, so the server names the cause once rather than every 2 s.
+    NotLoggedIn { first: bool },
 }
 
 /// Everything the server knows.
@@ -56,6 +58,8 @@ pub struct ServerState {
     published: Vec<(String, Vec<String>)>,
     /// The last replied request per source address, for answering its retries.
     last_reply: HashMap<SocketAddr, Remembered>,
+    /// Users whose heartbeat was refused since their last login (the cause is logged once).
+    strangers: HashSet<String>,
 }
 
 /// A reply kept for a retry of the same request.
@@ -72,6 +76,7 @@ impl ServerState {
             active: LivenessTable::new(inactivity),
             published: Vec::new(),
             last_reply: HashMap::new(),
+            strangers: HashSet::new(),
         }
     }
 
@@ -140,6 +145,7 @@ impl ServerState {
                 Reply::Welcome
             }
             Check::Valid => {
+                self.strangers.remove(&user);
                 self.active.insert(
                     user,
                     Session {
@@ -165,7 +171,12 @@ impl ServerState {
                 return if self.active.touch(&user, now) {
                     Outcome::HeartbeatAccepted
                 } else {
-                    Outcome::Ignored
+                    if self.strangers.len() >= MAX_REMEMBERED {
+                        self.strangers.clear();
+                    }
+                    Outcome::NotLoggedIn {
+                        first: self.strangers.insert(user),
+                    }
                 };
             }
             Request::Lap { user } => Reply::ActivePeers(
@@ -355,14 +366,14 @@ mod tests {
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].0, "hans");
         assert_eq!(expired[0].1.udp, addr(9));
-        assert_eq!(
-            s.handle(req("heartbeat hans"), addr(9), t0 + 2 * T),
-            Outcome::Ignored
-        );
-        assert_eq!(
-            s.handle(req("heartbeat nobody"), addr(9), t0),
-            Outcome::Ignored
-        );
+        let refused = |first| Outcome::NotLoggedIn { first };
+        assert_eq!(s.handle(req("heartbeat hans"), addr(9), t0 + 2 * T), refused(true));
+        assert_eq!(s.handle(req("heartbeat hans"), addr(9), t0 + 2 * T), refused(false));
+        assert_eq!(s.handle(req("heartbeat nobody"), addr(9), t0), refused(true));
+        // After a new login the next refusal is named again.
+        reply(&mut s, "login hans falcon 1", t0 + 2 * T);
+        s.expire(t0 + 4 * T);
+        assert_eq!(s.handle(req("heartbeat hans"), addr(9), t0 + 4 * T), refused(true));
     }
 
     #[test]
