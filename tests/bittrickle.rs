@@ -4,8 +4,9 @@
 
 mod support;
 
-use peershare::bittrickle::server::{self, ServerConfig};
 use peershare::bittrickle::credentials::Credentials;
+use peershare::bittrickle::server::{self, ServerConfig};
+use peershare::core::pyjson::{self, Json};
 use peershare::core::shutdown::Shutdown;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -233,6 +234,24 @@ fn usage_errors_exit_2_with_one_error_line() {
         &["bittrickle", "server", "1", "2"],
         &["bittrickle", "client"],
         &["bittrickle", "client", "x"],
+        &["bittrickle", "server", "0", "--inactivity-ms", "0"],
+        &["bittrickle", "server", "0", "--bind", "nowhere"],
+        &["bittrickle", "client", "1", "--heartbeat-ms", "0"],
+        &[
+            "bittrickle",
+            "client",
+            "1",
+            "--request-timeout-ms",
+            "99999999",
+        ],
+        &["bittrickle", "client", "1", "--bind", "1.2.3"],
+        &[
+            "bittrickle",
+            "client",
+            "1",
+            "--server-host",
+            "no.such.host.invalid",
+        ],
     ] {
         let mut p = Proc::start(dir.path(), args);
         assert_eq!(p.wait_exit(10), Some(2), "{args:?}");
@@ -240,7 +259,150 @@ fn usage_errors_exit_2_with_one_error_line() {
         assert!(err.starts_with("error: "), "{args:?}: {err}");
         // clap's whole message follows (usage, the --help tip), with one `error:` line.
         assert_eq!(err.matches("error:").count(), 1, "{args:?}: {err}");
+        if let Some(option) = args.iter().find(|a| a.starts_with("--")) {
+            assert!(err.contains(option), "{args:?}: {err}");
+        }
+        if args.iter().any(|a| a.ends_with("-ms")) {
+            assert!(err.contains("is not in 10..="), "{args:?}: {err}");
+        }
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "{args:?} wrote a file"
+        );
     }
+}
+
+#[test]
+fn server_and_client_bound_to_given_ips_answer_there_and_get_names_the_client_ip() {
+    let (sd, ad, bd) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    write_creds(sd.path());
+    let s = Proc::start(
+        sd.path(),
+        &["bittrickle", "server", "0", "--bind", "127.0.0.2"],
+    );
+    let out = s.wait_stdout("Ready to receive on", 10);
+    let rest = out
+        .split("Ready to receive on 127.0.0.2:")
+        .nth(1)
+        .expect("bound to 127.0.0.2");
+    let port: u16 = rest.split_whitespace().next().unwrap().parse().unwrap();
+    std::fs::write(ad.path().join("a.txt"), b"from 127.0.0.3").unwrap();
+    let port_arg = port.to_string();
+    let args = |bind: &'static str| {
+        let host = [
+            "--server-host",
+            "127.0.0.2",
+            "--bind",
+            bind,
+            "--heartbeat-ms",
+            "200",
+        ];
+        let mut v = vec!["bittrickle", "client", port_arg.as_str()];
+        v.extend_from_slice(&host);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let start = |dir: &Path, bind, user: &str, password: &str| {
+        let a = args(bind);
+        let mut c = Proc::start(dir, &a.iter().map(String::as_str).collect::<Vec<_>>());
+        c.type_line(user);
+        c.type_line(password);
+        c.wait_stdout(COMMANDS, 10);
+        c
+    };
+    let mut a = start(ad.path(), "127.0.0.3", "hans", "falcon*solo");
+    a.wait_stderr("listening on 127.0.0.3:", 10);
+    let mut b = start(bd.path(), "127.0.0.4", "yoda", "wise@!man");
+    command(&mut a, "pub a.txt", "published successfully.");
+    let out = command(&mut b, "get a.txt", "✅");
+    assert!(
+        out.starts_with("Requesting a.txt download from peer 127.0.0.3:"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(bd.path().join("a.txt")).unwrap(),
+        b"from 127.0.0.3"
+    );
+    // Nothing answers on 127.0.0.1 at the server's port.
+    let p = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    p.sock
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    p.send(b"lap luke");
+    assert!(p.sock.recv_from(&mut [0u8; 64]).is_err());
+}
+
+/// The string field `key` of one trace line.
+fn trace_field(line: &Json, key: &str) -> String {
+    match line.get(key) {
+        Some(Json::String(s)) => s.clone(),
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+#[test]
+fn trace_records_every_message_both_sides_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let t = trace.to_str().unwrap();
+    let (_s, port) = server_proc(dir.path(), &["--trace", t]);
+    let mut c = client(dir.path(), port, &["--trace", t, "--heartbeat-ms", "60000"]);
+    c.type_line("hans");
+    c.type_line("falcon*solo");
+    c.wait_stdout(COMMANDS, 10);
+    command(&mut c, "lap", "\n");
+    command(&mut c, "pub nothere.txt", "\n"); // refused locally: nothing sent
+    command(&mut c, "sch zz", "\n");
+    c.type_line("xit");
+    assert_eq!(c.wait_exit(10), Some(0));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(!text.contains("falcon*solo"), "{text}");
+    let lines: Vec<Json> = text
+        .lines()
+        .map(|l| pyjson::parse(l.as_bytes(), 16).unwrap_or_else(|e| panic!("{l}: {e:?}")))
+        .collect();
+    let summary: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            for key in ["thread", "proto", "local", "remote"] {
+                trace_field(l, key);
+            }
+            assert!(l.get("t_us").and_then(Json::as_i128).is_some());
+            assert!(l.get("size").and_then(Json::as_i128).is_some());
+            (
+                trace_field(l, "process"),
+                trace_field(l, "dir"),
+                trace_field(l, "msg"),
+            )
+        })
+        .collect();
+    let count = |process: &str, dir: &str| {
+        summary
+            .iter()
+            .filter(|(p, d, _)| p == process && d == dir)
+            .count()
+    };
+    // login, heartbeat (one, at start), lap, sch: 4 sends by the client, 3 replies back.
+    assert_eq!(count("bittrickle-client", "send"), 4, "{text}");
+    assert_eq!(count("bittrickle-client", "recv"), 3, "{text}");
+    assert_eq!(count("bittrickle-server", "recv"), 4, "{text}");
+    assert_eq!(count("bittrickle-server", "send"), 3, "{text}");
+    let sent: Vec<&str> = summary
+        .iter()
+        .filter(|(p, d, _)| p == "bittrickle-client" && d == "send")
+        .map(|(_, _, m)| m.as_str())
+        .collect();
+    assert!(
+        sent.contains(&"lap hans") && sent.contains(&"sch hans zz"),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter().any(|m| m.starts_with("login hans *** ")),
+        "{sent:?}"
+    );
 }
 
 #[test]
@@ -579,7 +741,11 @@ fn a_lost_login_reply_is_retried_into_a_welcome_and_the_next_lines_stay_commands
     let s = server(3000);
     // The proxy loses the server's first reply: the client resends `login` after its timeout.
     let proxy = support::LossyUdpProxy::start(s.addr, &[1]);
-    let mut c = client(dir.path(), proxy.addr.port(), &["--request-timeout-ms", "300"]);
+    let mut c = client(
+        dir.path(),
+        proxy.addr.port(),
+        &["--request-timeout-ms", "300"],
+    );
     for line in ["hans", "falcon*solo", "lap"] {
         c.type_line(line);
     }
@@ -848,14 +1014,24 @@ fn client_hides_the_password_as_it_is_typed_on_a_terminal() {
     let s = server(3000);
     let port = s.addr.port().to_string();
     let out = std::process::Command::new(python)
-        .args(["-c", PTY_SCRIPT, support::BIN, "bittrickle", "client", &port])
+        .args([
+            "-c",
+            PTY_SCRIPT,
+            support::BIN,
+            "bittrickle",
+            "client",
+            &port,
+        ])
         .current_dir(dir.path())
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("Incorrect password"), "{shown}");
     assert!(shown.contains("hans"), "the username is echoed: {shown}");
-    assert!(!shown.contains("sekrit99"), "the password was echoed: {shown}");
+    assert!(
+        !shown.contains("sekrit99"),
+        "the password was echoed: {shown}"
+    );
 }
 
 #[test]

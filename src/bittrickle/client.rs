@@ -15,6 +15,7 @@ use crate::core::progress;
 use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, TcpService};
+use crate::core::trace::{self, Body, Direction, Proto};
 use crate::core::transfer::{self, Expect, TransferError};
 use crate::core::udp_rpc::{Retry, UdpRpc};
 use std::fmt;
@@ -103,6 +104,17 @@ pub fn run(
             user: client.user.clone(),
         });
         HeartbeatSender::start(&rt, "heartbeat", client.config.heartbeat, move || {
+            if trace::enabled() {
+                let local = rpc.local_addr().ok();
+                trace::message(
+                    Direction::Send,
+                    Proto::Udp,
+                    local,
+                    Some(server),
+                    Body::Bytes(&beat),
+                    beat.len(),
+                );
+            }
             if let Err(e) = rpc.send_to(&beat, server) {
                 log::debug!("heartbeat not sent: {e}");
             }
@@ -200,18 +212,47 @@ impl Client {
     fn ask(&self, request: &Request) -> Result<String, NotResponding> {
         self.rpc.discard_events();
         let server = self.config.server;
-        self.rpc
-            .request(
-                &wire::encode(request),
-                server,
-                self.config.retry,
-                move |d| d.from == server,
-            )
-            .map(|d| String::from_utf8_lossy(&d.bytes).into_owned())
-            .map_err(|e| {
+        let bytes = wire::encode(request);
+        let local = self.rpc.local_addr().ok();
+        if trace::enabled() {
+            trace::message(
+                Direction::Send,
+                Proto::Udp,
+                local,
+                Some(server),
+                Body::Text(&wire::traced_text(&bytes)),
+                bytes.len(),
+            );
+        }
+        let reply = self
+            .rpc
+            .request(&bytes, server, self.config.retry, move |d| d.from == server);
+        match reply {
+            Ok(d) => {
+                let text = String::from_utf8_lossy(&d.bytes).into_owned();
+                if trace::enabled() {
+                    trace::message(
+                        Direction::Recv,
+                        Proto::Udp,
+                        local,
+                        Some(server),
+                        Body::Text(&text),
+                        d.bytes.len(),
+                    );
+                }
+                Ok(text)
+            }
+            Err(e) => {
                 log::debug!("request failed: {e}");
-                NotResponding
-            })
+                trace::failure(
+                    Proto::Udp,
+                    local,
+                    Some(server),
+                    &format!("no reply after {} sends", self.config.retry.sends),
+                );
+                Err(NotResponding)
+            }
+        }
     }
 
     /// [`Client::ask`], printing the reply verbatim (or the not-responding error).
@@ -362,10 +403,23 @@ fn download(
     stream
         .write_all(file.as_bytes())
         .map_err(DownloadError::Io)?;
+    if trace::enabled() {
+        let local = stream.local_addr().ok();
+        trace::message(
+            Direction::Send,
+            Proto::Tcp,
+            local,
+            Some(addr),
+            Body::Text(file),
+            file.len(),
+        );
+    }
     stream
         .set_read_timeout(Some(Duration::from_millis(200)))
         .map_err(DownloadError::Io)?;
     let bar = progress::bytes(None, file);
+    let (local, remote) = (stream.local_addr().ok(), Some(addr));
+    trace::transfer_begin(Proto::Tcp, local, remote, &format!("download {file}"), None);
     let mut source = Watched {
         stream,
         shutdown: shutdown.clone(),
@@ -376,8 +430,24 @@ fn download(
         refusal_text: Some(NOT_FOUND_TEXT),
         ..Expect::default()
     };
-    let landed = transfer::receive_file(&mut source, dest, expect, &mut |n| bar.set_position(n));
+    let mut got = 0;
+    let landed = transfer::receive_file(&mut source, dest, expect, &mut |n| {
+        got = n;
+        bar.set_position(n)
+    });
     bar.finish_and_clear();
+    if trace::enabled() {
+        let error = landed.as_ref().err().map(|e| e.to_string());
+        let bytes = landed.as_ref().map_or(got, |n| *n);
+        trace::transfer_end(
+            Proto::Tcp,
+            local,
+            remote,
+            &format!("download {file}"),
+            bytes,
+            error.as_deref(),
+        );
+    }
     landed.map_err(DownloadError::Transfer)
 }
 
@@ -462,6 +532,17 @@ fn serve_upload(
 fn upload(stream: &mut TcpStream, dir: &Path) -> Result<u64, UploadError> {
     let request =
         tcp::read_once(stream, MAX_NAME_REQUEST, NAME_TIMEOUT).map_err(UploadError::NoName)?;
+    if trace::enabled() {
+        let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
+        trace::message(
+            Direction::Recv,
+            Proto::Tcp,
+            local,
+            remote,
+            Body::Bytes(&request),
+            request.len(),
+        );
+    }
     if request.is_empty() {
         return Err(UploadError::EmptyRequest);
     }
@@ -474,7 +555,17 @@ fn upload(stream: &mut TcpStream, dir: &Path) -> Result<u64, UploadError> {
     stream
         .set_write_timeout(Some(STALL_LIMIT))
         .map_err(UploadError::Send)?;
-    transfer::send_file(stream, &path).map_err(UploadError::Send)
+    let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
+    let what = format!("upload {name}");
+    let size = path.metadata().ok().map(|m| m.len());
+    trace::transfer_begin(Proto::Tcp, local, remote, &what, size);
+    let sent = transfer::send_file(stream, &path);
+    if trace::enabled() {
+        let error = sent.as_ref().err().map(|e| e.to_string());
+        let bytes = *sent.as_ref().unwrap_or(&0);
+        trace::transfer_end(Proto::Tcp, local, remote, &what, bytes, error.as_deref());
+    }
+    sent.map_err(UploadError::Send)
 }
 
 #[cfg(test)]

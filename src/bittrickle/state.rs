@@ -14,8 +14,8 @@
 //!   `pub` says `published successfully`, not `already published by you`. A user who types the
 //!   same `pub` twice within 3 s sees `published successfully` twice (harmless: same state).
 
-use crate::bittrickle::wire::{Reply, Request};
 use crate::bittrickle::credentials::{Check, Credentials};
+use crate::bittrickle::wire::{Reply, Request};
 use crate::core::heartbeat::LivenessTable;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -47,7 +47,9 @@ pub enum Outcome {
     /// A heartbeat from a user who is not logged in (unknown, expired, or logged in before the
     /// server restarted): no reply. `first` is true for the first such heartbeat since the user
     /// last logged in, so the server names the cause once rather than every 2 s.
-    NotLoggedIn { first: bool },
+    NotLoggedIn {
+        first: bool,
+    },
 }
 
 /// Everything the server knows.
@@ -126,7 +128,14 @@ impl ServerState {
     }
 
     /// `login`: user, then password, then activity; the session's own address may log in again.
-    fn login(&mut self, user: String, password: &str, tcp_port: u16, from: SocketAddr, now: Instant) -> Reply {
+    fn login(
+        &mut self,
+        user: String,
+        password: &str,
+        tcp_port: u16,
+        from: SocketAddr,
+        now: Instant,
+    ) -> Reply {
         match self.credentials.check(&user, password) {
             Check::UnknownUser => Reply::UnknownUser,
             Check::WrongPassword => Reply::WrongPassword,
@@ -138,7 +147,10 @@ impl ServerState {
             }
             Check::Valid
                 if self.active.is_alive(&user, now)
-                    && self.active.get(&user).is_some_and(|s| s.tcp_port == tcp_port) =>
+                    && self
+                        .active
+                        .get(&user)
+                        .is_some_and(|s| s.tcp_port == tcp_port) =>
             {
                 // A retry from the session's own address: refreshed in place (login order kept).
                 self.active.touch(&user, now);
@@ -341,16 +353,34 @@ mod tests {
         let (mut s, t0) = (state(), Instant::now());
         let f = || "a.txt".to_string();
         assert_eq!(reply(&mut s, "pub hans a.txt", t0), Reply::Published(f()));
-        assert_eq!(reply(&mut s, "pub hans a.txt", t0 + T / 3), Reply::Published(f()));
-        assert_eq!(reply(&mut s, "unp hans a.txt", t0 + T / 3), Reply::Unpublished(f()));
-        assert_eq!(reply(&mut s, "unp hans a.txt", t0 + T / 2), Reply::Unpublished(f()));
-        assert_eq!(reply(&mut s, "lpf hans", t0 + T / 2), Reply::PublishedFiles(vec![]));
+        assert_eq!(
+            reply(&mut s, "pub hans a.txt", t0 + T / 3),
+            Reply::Published(f())
+        );
+        assert_eq!(
+            reply(&mut s, "unp hans a.txt", t0 + T / 3),
+            Reply::Unpublished(f())
+        );
+        assert_eq!(
+            reply(&mut s, "unp hans a.txt", t0 + T / 2),
+            Reply::Unpublished(f())
+        );
+        assert_eq!(
+            reply(&mut s, "lpf hans", t0 + T / 2),
+            Reply::PublishedFiles(vec![])
+        );
         // Outside the window, or after another request, a repeat is a new request.
         reply(&mut s, "pub hans a.txt", t0 + T);
         let late = t0 + T + REPLAY_WINDOW + Duration::from_millis(1);
-        assert_eq!(reply(&mut s, "pub hans a.txt", late), Reply::AlreadyPublished(f()));
+        assert_eq!(
+            reply(&mut s, "pub hans a.txt", late),
+            Reply::AlreadyPublished(f())
+        );
         reply(&mut s, "lap hans", late);
-        assert_eq!(reply(&mut s, "pub hans a.txt", late), Reply::AlreadyPublished(f()));
+        assert_eq!(
+            reply(&mut s, "pub hans a.txt", late),
+            Reply::AlreadyPublished(f())
+        );
     }
 
     #[test]
@@ -367,13 +397,25 @@ mod tests {
         assert_eq!(expired[0].0, "hans");
         assert_eq!(expired[0].1.udp, addr(9));
         let refused = |first| Outcome::NotLoggedIn { first };
-        assert_eq!(s.handle(req("heartbeat hans"), addr(9), t0 + 2 * T), refused(true));
-        assert_eq!(s.handle(req("heartbeat hans"), addr(9), t0 + 2 * T), refused(false));
-        assert_eq!(s.handle(req("heartbeat nobody"), addr(9), t0), refused(true));
+        assert_eq!(
+            s.handle(req("heartbeat hans"), addr(9), t0 + 2 * T),
+            refused(true)
+        );
+        assert_eq!(
+            s.handle(req("heartbeat hans"), addr(9), t0 + 2 * T),
+            refused(false)
+        );
+        assert_eq!(
+            s.handle(req("heartbeat nobody"), addr(9), t0),
+            refused(true)
+        );
         // After a new login the next refusal is named again.
         reply(&mut s, "login hans falcon 1", t0 + 2 * T);
         s.expire(t0 + 4 * T);
-        assert_eq!(s.handle(req("heartbeat hans"), addr(9), t0 + 4 * T), refused(true));
+        assert_eq!(
+            s.handle(req("heartbeat hans"), addr(9), t0 + 4 * T),
+            refused(true)
+        );
     }
 
     #[test]
