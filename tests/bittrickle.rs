@@ -1255,6 +1255,39 @@ fn downloader_reports_an_uploader_dying_mid_file_and_keeps_no_file() {
 }
 
 #[test]
+fn a_publisher_that_dies_mid_file_with_an_orderly_close_leaves_no_file() {
+    let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_s, port) = server_proc(sd.path(), &[]);
+    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fport = fake.local_addr().unwrap().port();
+    let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    luke.login("luke", "light==saber", fport);
+    luke.ask("pub luke cut.bin");
+    // What `kill -9` does to an uploader mid-file: queued bytes go out, then an orderly FIN,
+    // and its listening port closes. The wire carries no size, so EOF alone looked complete.
+    let uploader = std::thread::spawn(move || {
+        let (mut s, _) = fake.accept().unwrap();
+        let mut name = [0u8; 64];
+        let n = s.read(&mut name).unwrap();
+        assert_eq!(&name[..n], b"cut.bin");
+        s.write_all(&pseudo_random(200 * 1024, 4)).unwrap();
+        drop(fake);
+        drop(s);
+    });
+    let out = command(&mut b, "get cut.bin", "Error during");
+    uploader.join().unwrap();
+    assert!(
+        out.contains(&format!(
+            "Error during file download from 127.0.0.1:{fport} - "
+        )),
+        "{out}"
+    );
+    assert!(!bd.path().join("cut.bin").exists());
+    assert!(!bd.path().join("cut.bin.part").exists());
+}
+
+#[test]
 fn downloader_gets_a_failure_when_the_publisher_is_gone() {
     let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (_s, port) = server_proc(sd.path(), &[]);

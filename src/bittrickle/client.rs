@@ -16,7 +16,7 @@ use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, TcpService};
 use crate::core::trace::{self, Body, Direction, Proto};
-use crate::core::transfer::{self, Expect, TransferError};
+use crate::core::transfer::{self, EndCheck, Expect, TransferError, WatchedReader, FINISH_WAIT};
 use crate::core::udp_rpc::{Retry, UdpRpc};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -45,6 +45,12 @@ const NAME_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long either side of a transfer may stall before it is given up (the protocol has no end
 /// marker but EOF, so without this a stuck peer would hang a `get` forever).
 const STALL_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long the downloader waits for a live uploader to acknowledge its end-of-file probe.
+const END_CHECK_WITHIN: Duration = Duration::from_secs(5);
+
+/// The download's error when Ctrl-C interrupts it.
+const INTERRUPTED: &str = "the download was interrupted";
 
 /// A payload exactly equal to this is what the original uploader meant to send for a missing file.
 const NOT_FOUND_TEXT: &[u8] = b"Error: File not found";
@@ -414,20 +420,18 @@ fn download(
             file.len(),
         );
     }
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .map_err(DownloadError::Io)?;
     let bar = progress::bytes(None, file);
     let (local, remote) = (stream.local_addr().ok(), Some(addr));
     trace::transfer_begin(Proto::Tcp, local, remote, &format!("download {file}"), None);
-    let mut source = Watched {
-        stream,
-        shutdown: shutdown.clone(),
-        stalled: Duration::ZERO,
-    };
+    let mut source = WatchedReader::new(&stream, shutdown, STALL_LIMIT, INTERRUPTED)
+        .map_err(DownloadError::Io)?;
+    // The wire has no length: EOF counts only if the uploader is still there to vouch for it.
+    let end_check =
+        EndCheck::new(&stream, Some(addr), END_CHECK_WITHIN).map_err(DownloadError::Io)?;
     let expect = Expect {
         refuse_empty: true,
         refusal_text: Some(NOT_FOUND_TEXT),
+        end_check: Some(end_check),
         ..Expect::default()
     };
     let mut got = 0;
@@ -449,39 +453,6 @@ fn download(
         );
     }
     landed.map_err(DownloadError::Transfer)
-}
-
-/// A download stream that gives up when the process shuts down or the peer stalls too long.
-struct Watched {
-    stream: TcpStream,
-    shutdown: Shutdown,
-    stalled: Duration,
-}
-
-impl Read for Watched {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.stream.read(buf) {
-                Ok(n) => {
-                    self.stalled = Duration::ZERO;
-                    return Ok(n);
-                }
-                Err(e) if crate::core::timed_out(&e) => {
-                    if self.shutdown.is_triggered() {
-                        return Err(io::Error::other("the download was interrupted"));
-                    }
-                    self.stalled += self.stream.read_timeout()?.unwrap_or(Duration::ZERO);
-                    if self.stalled >= STALL_LIMIT {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("the peer sent nothing for {} s", STALL_LIMIT.as_secs()),
-                        ));
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
 }
 
 /// Why an upload ended without the file (printed as `Error handling client (…): {reason}`).
@@ -509,17 +480,11 @@ impl fmt::Display for UploadError {
 }
 
 /// One upload connection on a pool worker; problems print one line above the prompt.
-fn serve_upload(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    dir: &Path,
-    out: &Printer,
-    stop: &Shutdown,
-) {
+fn serve_upload(stream: TcpStream, peer: SocketAddr, dir: &Path, out: &Printer, stop: &Shutdown) {
     if stop.is_triggered() {
         return; // shutting down: close queued connections without bytes
     }
-    if let Err(reason) = upload(&mut stream, dir) {
+    if let Err(reason) = upload(stream, dir) {
         out.line(&format!(
             "Error handling client ('{}', {}): {reason}",
             peer.ip(),
@@ -529,9 +494,11 @@ fn serve_upload(
 }
 
 /// Reads the file name (one read), then streams the file; any refusal closes without bytes.
-fn upload(stream: &mut TcpStream, dir: &Path) -> Result<u64, UploadError> {
+/// A sent file ends with a half-close and a wait for the downloader's close (a failure mid-file
+/// with a reset), so a peershare downloader can tell a finished upload from a dead uploader.
+fn upload(mut stream: TcpStream, dir: &Path) -> Result<u64, UploadError> {
     let request =
-        tcp::read_once(stream, MAX_NAME_REQUEST, NAME_TIMEOUT).map_err(UploadError::NoName)?;
+        tcp::read_once(&mut stream, MAX_NAME_REQUEST, NAME_TIMEOUT).map_err(UploadError::NoName)?;
     if trace::enabled() {
         let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
         trace::message(
@@ -559,7 +526,7 @@ fn upload(stream: &mut TcpStream, dir: &Path) -> Result<u64, UploadError> {
     let what = format!("upload {name}");
     let size = path.metadata().ok().map(|m| m.len());
     trace::transfer_begin(Proto::Tcp, local, remote, &what, size);
-    let sent = transfer::send_file(stream, &path);
+    let sent = transfer::upload_file(stream, &path, FINISH_WAIT);
     if trace::enabled() {
         let error = sent.as_ref().err().map(|e| e.to_string());
         let bytes = *sent.as_ref().unwrap_or(&0);
@@ -607,11 +574,14 @@ mod tests {
         ] {
             let mut c = TcpStream::connect(addr).unwrap();
             c.write_all(name.as_bytes()).unwrap();
-            let (mut s, _) = listener.accept().unwrap();
-            let result = upload(&mut s, dir.path());
-            drop(s);
+            let (s, _) = listener.accept().unwrap();
+            // A sent file waits for the downloader's close, so the uploader runs beside it.
+            let d = dir.path().to_path_buf();
+            let uploader = std::thread::spawn(move || upload(s, &d));
             let mut got = Vec::new();
             c.read_to_end(&mut got).unwrap();
+            drop(c);
+            let result = uploader.join().unwrap();
             match expect {
                 Some(bytes) => assert_eq!(got, bytes),
                 None => {
