@@ -1464,6 +1464,39 @@ fn xit_and_eof_print_shutdown_lines_in_order_and_exit_0() {
 }
 
 #[test]
+fn after_a_server_restart_the_client_logs_in_again_publishes_again_and_says_so() {
+    let (sd, ad) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut s, port) = server_proc(sd.path(), &[]);
+    std::fs::write(ad.path().join("a.txt"), b"a").unwrap();
+    let mut a = client(ad.path(), port, &["--heartbeat-ms", "100", "--recheck-ms", "300"]);
+    a.type_line("hans");
+    a.type_line("falcon*solo");
+    a.wait_stdout(COMMANDS, 10);
+    command(&mut a, "pub a.txt", "published successfully.");
+    s.kill();
+    let s2 = Proc::start(sd.path(), &["bittrickle", "server", &port.to_string()]);
+    s2.wait_stdout("Ready to receive on", 10);
+    a.wait_stdout(
+        "The server had forgotten you (it restarted?): logged in again as hans \
+         and published your 1 file(s) again.",
+        10,
+    );
+    let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(luke.ask("lap luke"), "1 active peer(s):\nhans");
+    assert_eq!(luke.ask("sch luke a.t"), "1 file(s) found:\na.txt");
+    // While the server knows the client, the checks change nothing and print nothing more.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(a.stdout.text().matches("had forgotten you").count(), 1);
+    // The server names the cause of an ignored heartbeat once.
+    luke.send(b"heartbeat leia");
+    luke.send(b"heartbeat leia");
+    let err = s2.wait_stderr("heartbeat from leia", 5);
+    assert!(err.contains("leia is not logged in"), "{err}");
+    assert_eq!(luke.ask("lap luke"), "1 active peer(s):\nhans");
+    assert_eq!(s2.stderr.text().matches("heartbeat from leia").count(), 1);
+}
+
+#[test]
 fn xit_stops_heartbeats_so_server_marks_user_inactive() {
     let dir = tempfile::tempdir().unwrap();
     let (s, port) = server_proc(dir.path(), &["--inactivity-ms", "1000"]);

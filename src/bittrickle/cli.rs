@@ -7,6 +7,7 @@
 use crate::bittrickle::client::{self, ClientConfig, HEARTBEAT_PERIOD, REQUEST_RETRY};
 use crate::bittrickle::credentials::{BadLine, Credentials, CredentialsError};
 use crate::bittrickle::server::{self, ServerConfig, INACTIVITY};
+use crate::bittrickle::session::RECHECK;
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
 use crate::core::trace;
@@ -67,6 +68,10 @@ enum Role {
         #[arg(long, hide = true, default_value_t = REQUEST_RETRY.timeout.as_millis() as u64,
               value_parser = clap::value_parser!(u64).range(10..=60_000))]
         request_timeout_ms: u64,
+        /// How often to check that the server still knows this client, in milliseconds.
+        #[arg(long, hide = true, default_value_t = RECHECK.as_millis() as u64,
+              value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+        recheck_ms: u64,
     },
 }
 
@@ -90,6 +95,7 @@ pub fn run(args: Args) -> ExitCode {
             common,
             heartbeat_ms,
             request_timeout_ms,
+            recheck_ms,
         } => {
             let server = match tcp::resolve_host(&server_host, server_port) {
                 Ok(a) => a,
@@ -101,12 +107,12 @@ pub fn run(args: Args) -> ExitCode {
             if let Err(code) = start_trace(common.trace.as_deref(), "bittrickle-client") {
                 return code;
             }
-            run_client(
-                server,
-                common.bind,
-                Duration::from_millis(heartbeat_ms),
-                Duration::from_millis(request_timeout_ms),
-            )
+            let timing = Timing {
+                heartbeat: Duration::from_millis(heartbeat_ms),
+                timeout: Duration::from_millis(request_timeout_ms),
+                recheck: Duration::from_millis(recheck_ms),
+            };
+            run_client(server, common.bind, timing)
         }
     }
 }
@@ -163,12 +169,19 @@ fn run_server(addr: SocketAddr, path: Option<PathBuf>, inactivity: Duration) -> 
     ExitCode::SUCCESS
 }
 
-fn run_client(
-    server: SocketAddr,
-    bind: IpAddr,
+/// The client's timings (the spec's by default).
+struct Timing {
     heartbeat: Duration,
     timeout: Duration,
-) -> ExitCode {
+    recheck: Duration,
+}
+
+fn run_client(server: SocketAddr, bind: IpAddr, timing: Timing) -> ExitCode {
+    let Timing {
+        heartbeat,
+        timeout,
+        recheck,
+    } = timing;
     let dir = match std::env::current_dir() {
         Ok(d) => d,
         Err(e) => {
@@ -200,6 +213,7 @@ fn run_client(
             sends: REQUEST_RETRY.sends,
         },
         dir,
+        recheck,
     };
     match client::run(config, socket, listener, &shutdown) {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 //! The socket's receive side belongs to [`UdpRpc`]'s router, so a request waits 1 s per try,
 //! sends 3 times, and then reports `Error: server not responding` instead of hanging.
 
+use crate::bittrickle::session::{Published, SessionCheck};
 use crate::bittrickle::wire::{self, Request, WELCOME};
 use crate::core::console::{Console, Input, Printer};
 use crate::core::heartbeat::HeartbeatSender;
@@ -19,7 +20,7 @@ use crate::core::trace::{self, Body, Direction, Proto};
 use crate::core::transfer::{self, EndCheck, Expect, TransferError, WatchedReader, FINISH_WAIT};
 use crate::core::udp_rpc::{Retry, UdpRpc};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,6 +67,8 @@ pub struct ClientConfig {
     pub retry: Retry,
     /// Where shared files are read from and downloads land (the cwd).
     pub dir: PathBuf,
+    /// How often to check that the server still knows this client ([`session::RECHECK`]).
+    pub recheck: Duration,
 }
 
 /// Runs the client on stdin/stdout until `xit`, EOF or `shutdown`; the upload service is serving
@@ -97,19 +100,35 @@ pub fn run(
         out: out.clone(),
         user: String::new(),
         shutdown: shutdown.clone(),
+        published: Published::default(),
     };
 
-    if !client.login(&console, tcp_port) {
+    let Some(password) = client.login(&console, tcp_port) else {
         close(&out, &rt, None, uploads);
         return Ok(());
-    }
+    };
 
     let heartbeat = {
         let (rpc, server) = (client.rpc.clone(), client.config.server);
         let beat = wire::encode(&Request::Heartbeat {
             user: client.user.clone(),
         });
+        let check = SessionCheck {
+            server,
+            bind: rpc.local_addr()?.ip(),
+            user: client.user.clone(),
+            password,
+            tcp_port,
+            retry: client.config.retry,
+            published: client.published.clone(),
+            out: out.clone(),
+        };
+        let (recheck, mut checked) = (client.config.recheck, std::time::Instant::now());
         HeartbeatSender::start(&rt, "heartbeat", client.config.heartbeat, move || {
+            if checked.elapsed() >= recheck {
+                check.run();
+                checked = std::time::Instant::now();
+            }
             if trace::enabled() {
                 let local = rpc.local_addr().ok();
                 trace::message(
@@ -177,6 +196,8 @@ struct Client {
     out: Printer,
     user: String,
     shutdown: Shutdown,
+    /// What this client has published, for publishing again after a server restart.
+    published: Published,
 }
 
 /// A username or password the server could parse: one non-empty token.
@@ -185,15 +206,16 @@ fn is_single_token(s: &str) -> bool {
 }
 
 impl Client {
-    /// Prompts until the server says welcome; `false` on EOF or Ctrl-C.
-    fn login(&mut self, console: &Console, tcp_port: u16) -> bool {
+    /// Prompts until the server says welcome and returns the password (kept for logging in
+    /// again after a server restart); `None` on EOF or Ctrl-C.
+    fn login(&mut self, console: &Console, tcp_port: u16) -> Option<String> {
         loop {
             let Input::Line(user) = console.read_line("Enter username: ", &self.shutdown) else {
-                return false;
+                return None;
             };
             let Input::Line(password) = console.read_secret("Enter password: ", &self.shutdown)
             else {
-                return false;
+                return None;
             };
             if !is_single_token(&user) || !is_single_token(&password) {
                 self.out
@@ -202,13 +224,13 @@ impl Client {
             }
             let request = Request::Login {
                 user: user.clone(),
-                password,
+                password: password.clone(),
                 tcp_port,
             };
             if let Some(reply) = self.ask_and_print(&request) {
                 if reply == WELCOME {
                     self.user = user;
-                    return true;
+                    return Some(password);
                 }
             }
         }
@@ -294,8 +316,11 @@ impl Client {
             ["pub", file] => {
                 if let Some(path) = self.valid_name(file) {
                     if path.is_file() {
-                        let file = file.to_string();
-                        self.ask_and_print(&Request::Pub { user, file });
+                        let name = file.to_string();
+                        if let Some(reply) = self.ask_and_print(&Request::Pub { user, file: name })
+                        {
+                            self.published.note_reply(file, &reply);
+                        }
                     } else {
                         self.out.line(&format!(
                             "Error: File '{file}' does not exist in the current directory."
@@ -306,8 +331,10 @@ impl Client {
             ["pub", ..] => usage("Error, usage: pub <filename>"),
             ["unp", file] => {
                 if self.valid_name(file).is_some() {
-                    let file = file.to_string();
-                    self.ask_and_print(&Request::Unp { user, file });
+                    let name = file.to_string();
+                    if let Some(reply) = self.ask_and_print(&Request::Unp { user, file: name }) {
+                        self.published.note_reply(file, &reply);
+                    }
                 }
             }
             ["unp", ..] => usage("Error, usage: unp <filename>"),
@@ -538,6 +565,7 @@ fn upload(mut stream: TcpStream, dir: &Path) -> Result<u64, UploadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn credentials_must_be_single_tokens() {

@@ -8,6 +8,7 @@
 //! - [`state`] — the server's rules (credentials, liveness, publications), clock-free.
 //! - [`server`] — one thread owning the UDP socket and the state; original-format log lines.
 //! - [`client`] — the shell, the heartbeat thread and the 5-worker upload service.
+//! - [`session`] — noticing that the server forgot this client, and logging in again.
 //! - [`cli`] — `peershare bittrickle server|client`.
 //!
 //! Spec ambiguities and how they are resolved here:
@@ -48,5 +49,6 @@ pub mod cli;
 pub mod client;
 pub mod credentials;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod wire;
