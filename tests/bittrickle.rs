@@ -1468,7 +1468,11 @@ fn after_a_server_restart_the_client_logs_in_again_publishes_again_and_says_so()
     let (sd, ad) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut s, port) = server_proc(sd.path(), &[]);
     std::fs::write(ad.path().join("a.txt"), b"a").unwrap();
-    let mut a = client(ad.path(), port, &["--heartbeat-ms", "100", "--recheck-ms", "300"]);
+    let mut a = client(
+        ad.path(),
+        port,
+        &["--heartbeat-ms", "100", "--recheck-ms", "300"],
+    );
     a.type_line("hans");
     a.type_line("falcon*solo");
     a.wait_stdout(COMMANDS, 10);
