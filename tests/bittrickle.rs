@@ -4,8 +4,9 @@
 
 mod support;
 
+use peershare::bittrickle::credentials::Credentials;
 use peershare::bittrickle::server::{self, ServerConfig};
-use peershare::core::credentials::Credentials;
+use peershare::core::pyjson::{self, Json};
 use peershare::core::shutdown::Shutdown;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -225,7 +226,7 @@ fn server_missing_credentials_exits_1_with_error() {
 }
 
 #[test]
-fn server_usage_errors_exit_2_with_one_error_line() {
+fn usage_errors_exit_2_with_one_error_line() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
         &["bittrickle", "server"][..],
@@ -233,13 +234,175 @@ fn server_usage_errors_exit_2_with_one_error_line() {
         &["bittrickle", "server", "1", "2"],
         &["bittrickle", "client"],
         &["bittrickle", "client", "x"],
+        &["bittrickle", "server", "0", "--inactivity-ms", "0"],
+        &["bittrickle", "server", "0", "--bind", "nowhere"],
+        &["bittrickle", "client", "1", "--heartbeat-ms", "0"],
+        &[
+            "bittrickle",
+            "client",
+            "1",
+            "--request-timeout-ms",
+            "99999999",
+        ],
+        &["bittrickle", "client", "1", "--bind", "1.2.3"],
+        &[
+            "bittrickle",
+            "client",
+            "1",
+            "--server-host",
+            "no.such.host.invalid",
+        ],
     ] {
         let mut p = Proc::start(dir.path(), args);
         assert_eq!(p.wait_exit(10), Some(2), "{args:?}");
         let err = p.wait_stderr("\n", 5); // the reader thread may lag the exit
         assert!(err.starts_with("error: "), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        // clap's whole message follows (usage, the --help tip), with one `error:` line.
+        assert_eq!(err.matches("error:").count(), 1, "{args:?}: {err}");
+        if let Some(option) = args.iter().find(|a| a.starts_with("--")) {
+            assert!(err.contains(option), "{args:?}: {err}");
+        }
+        if args.iter().any(|a| a.ends_with("-ms")) {
+            assert!(err.contains("is not in 10..="), "{args:?}: {err}");
+        }
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "{args:?} wrote a file"
+        );
     }
+}
+
+#[test]
+fn server_and_client_bound_to_given_ips_answer_there_and_get_names_the_client_ip() {
+    let (sd, ad, bd) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    write_creds(sd.path());
+    let s = Proc::start(
+        sd.path(),
+        &["bittrickle", "server", "0", "--bind", "127.0.0.2"],
+    );
+    let out = s.wait_stdout("Ready to receive on", 10);
+    let rest = out
+        .split("Ready to receive on 127.0.0.2:")
+        .nth(1)
+        .expect("bound to 127.0.0.2");
+    let port: u16 = rest.split_whitespace().next().unwrap().parse().unwrap();
+    std::fs::write(ad.path().join("a.txt"), b"from 127.0.0.3").unwrap();
+    let port_arg = port.to_string();
+    let args = |bind: &'static str| {
+        let host = [
+            "--server-host",
+            "127.0.0.2",
+            "--bind",
+            bind,
+            "--heartbeat-ms",
+            "200",
+        ];
+        let mut v = vec!["bittrickle", "client", port_arg.as_str()];
+        v.extend_from_slice(&host);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let start = |dir: &Path, bind, user: &str, password: &str| {
+        let a = args(bind);
+        let mut c = Proc::start(dir, &a.iter().map(String::as_str).collect::<Vec<_>>());
+        c.type_line(user);
+        c.type_line(password);
+        c.wait_stdout(COMMANDS, 10);
+        c
+    };
+    let mut a = start(ad.path(), "127.0.0.3", "hans", "falcon*solo");
+    a.wait_stderr("listening on 127.0.0.3:", 10);
+    let mut b = start(bd.path(), "127.0.0.4", "yoda", "wise@!man");
+    command(&mut a, "pub a.txt", "published successfully.");
+    let out = command(&mut b, "get a.txt", "✅");
+    assert!(
+        out.starts_with("Requesting a.txt download from peer 127.0.0.3:"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(bd.path().join("a.txt")).unwrap(),
+        b"from 127.0.0.3"
+    );
+    // Nothing answers on 127.0.0.1 at the server's port.
+    let p = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    p.sock
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    p.send(b"lap luke");
+    assert!(p.sock.recv_from(&mut [0u8; 64]).is_err());
+}
+
+/// The string field `key` of one trace line.
+fn trace_field(line: &Json, key: &str) -> String {
+    match line.get(key) {
+        Some(Json::String(s)) => s.clone(),
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+#[test]
+fn trace_records_every_message_both_sides_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let t = trace.to_str().unwrap();
+    let (_s, port) = server_proc(dir.path(), &["--trace", t]);
+    let mut c = client(dir.path(), port, &["--trace", t, "--heartbeat-ms", "60000"]);
+    c.type_line("hans");
+    c.type_line("falcon*solo");
+    c.wait_stdout(COMMANDS, 10);
+    command(&mut c, "lap", "\n");
+    command(&mut c, "pub nothere.txt", "\n"); // refused locally: nothing sent
+    command(&mut c, "sch zz", "\n");
+    c.type_line("xit");
+    assert_eq!(c.wait_exit(10), Some(0));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(!text.contains("falcon*solo"), "{text}");
+    let lines: Vec<Json> = text
+        .lines()
+        .map(|l| pyjson::parse(l.as_bytes(), 16).unwrap_or_else(|e| panic!("{l}: {e:?}")))
+        .collect();
+    let summary: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            for key in ["thread", "proto", "local", "remote"] {
+                trace_field(l, key);
+            }
+            assert!(l.get("t_us").and_then(Json::as_i128).is_some());
+            assert!(l.get("size").and_then(Json::as_i128).is_some());
+            (
+                trace_field(l, "process"),
+                trace_field(l, "dir"),
+                trace_field(l, "msg"),
+            )
+        })
+        .collect();
+    let count = |process: &str, dir: &str| {
+        summary
+            .iter()
+            .filter(|(p, d, _)| p == process && d == dir)
+            .count()
+    };
+    // login, heartbeat (one, at start), lap, sch: 4 sends by the client, 3 replies back.
+    assert_eq!(count("bittrickle-client", "send"), 4, "{text}");
+    assert_eq!(count("bittrickle-client", "recv"), 3, "{text}");
+    assert_eq!(count("bittrickle-server", "recv"), 4, "{text}");
+    assert_eq!(count("bittrickle-server", "send"), 3, "{text}");
+    let sent: Vec<&str> = summary
+        .iter()
+        .filter(|(p, d, _)| p == "bittrickle-client" && d == "send")
+        .map(|(_, _, m)| m.as_str())
+        .collect();
+    assert!(
+        sent.contains(&"lap hans") && sent.contains(&"sch hans zz"),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter().any(|m| m.starts_with("login hans *** ")),
+        "{sent:?}"
+    );
 }
 
 #[test]
@@ -311,8 +474,9 @@ fn server_log_lines_match_original_format_and_events() {
             "Sent ERR - LOGIN to nobody ❌ - Unknown username.",
             "Received AUTH from hans",
             "Sent OK - LOGIN to hans ✅",
+            // A repeated login from the session's own address is a retry: welcomed again.
             "Received AUTH from hans",
-            "Sent ERR - LOGIN to hans ❌ - User is already active.",
+            "Sent OK - LOGIN to hans ✅",
             "Received HBT from hans",
             "Received PUB from hans",
             "Sent PUB - OK to hans ✅",
@@ -385,7 +549,7 @@ fn login_order_of_checks_unknown_then_password_then_active() {
         "Authentication failed: Unknown username ❌."
     );
     assert_eq!(
-        p.login("yoda", "wise@!man", 1),
+        Peer::new(s.addr).login("yoda", "wise@!man", 1),
         "Authentication failed: User is already active ❌."
     );
 }
@@ -430,6 +594,23 @@ fn malformed_requests_get_no_reply_and_server_keeps_serving() {
 }
 
 #[test]
+fn a_file_name_whose_reply_would_not_fit_a_datagram_is_refused_without_reply() {
+    let s = server(3000);
+    let p = Peer::new(s.addr);
+    let huge = "a".repeat(65_490); // the request still fits one datagram
+    p.assert_no_reply(format!("pub hans {huge}").as_bytes());
+    // Nothing was published: `lpf` (whose reply lists names) still fits and is answered.
+    assert_eq!(p.ask("lpf hans"), "No files published ❌.");
+    p.assert_no_reply(format!("unp hans {huge}").as_bytes());
+    p.assert_no_reply(format!("get hans {huge}").as_bytes());
+    let longest = "b".repeat(255);
+    assert_eq!(
+        p.ask(&format!("pub hans {longest}")),
+        format!("File '{longest}' published successfully.")
+    );
+}
+
+#[test]
 fn heartbeat_keeps_user_active_and_gets_no_reply() {
     let s = server(500);
     let hans = Peer::new(s.addr);
@@ -445,7 +626,7 @@ fn heartbeat_keeps_user_active_and_gets_no_reply() {
     }
     assert_eq!(yoda.ask("lap yoda"), "1 active peer(s):\nhans");
     assert_eq!(
-        hans.login("hans", "falcon*solo", 1),
+        yoda.login("hans", "falcon*solo", 1),
         "Authentication failed: User is already active ❌."
     );
 }
@@ -502,8 +683,9 @@ fn pub_is_idempotent_and_needs_no_login() {
         p.ask("pub hans a.txt"),
         "File 'a.txt' published successfully."
     );
+    // From another socket: a repeat from the same one within 3 s is a retry (see below).
     assert_eq!(
-        p.ask("pub hans a.txt"),
+        Peer::new(s.addr).ask("pub hans a.txt"),
         "File 'a.txt' is already published by you."
     );
     assert_eq!(
@@ -533,6 +715,48 @@ fn lpf_lists_own_files_even_when_inactive_and_across_logins() {
 }
 
 #[test]
+fn a_repeated_pub_or_unp_from_the_same_address_is_a_retry_and_gets_the_first_reply() {
+    let s = server(3000);
+    let p = Peer::new(s.addr);
+    let published = "File 'a.txt' published successfully.";
+    let unpublished = "File 'a.txt' unpublished successfully.";
+    assert_eq!(p.ask("pub hans a.txt"), published);
+    assert_eq!(p.ask("pub hans a.txt"), published);
+    assert_eq!(p.ask("lpf hans"), "1 file(s) published:\na.txt");
+    assert_eq!(p.ask("unp hans a.txt"), unpublished);
+    assert_eq!(p.ask("unp hans a.txt"), unpublished);
+    assert_eq!(p.ask("lpf hans"), "No files published ❌.");
+    // A repeated login from the address holding the session is welcomed again; others are not.
+    assert_eq!(p.login("hans", "falcon*solo", 1), "Welcome to BitTrickle!");
+    assert_eq!(p.login("hans", "falcon*solo", 1), "Welcome to BitTrickle!");
+    assert_eq!(
+        Peer::new(s.addr).login("hans", "falcon*solo", 1),
+        "Authentication failed: User is already active ❌."
+    );
+}
+
+#[test]
+fn a_lost_login_reply_is_retried_into_a_welcome_and_the_next_lines_stay_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(3000);
+    // The proxy loses the server's first reply: the client resends `login` after its timeout.
+    let proxy = support::LossyUdpProxy::start(s.addr, &[1]);
+    let mut c = client(
+        dir.path(),
+        proxy.addr.port(),
+        &["--request-timeout-ms", "300"],
+    );
+    for line in ["hans", "falcon*solo", "lap"] {
+        c.type_line(line);
+    }
+    let out = c.wait_stdout(&format!("{NO_PEERS}\n> "), 10);
+    assert_eq!(
+        out,
+        format!("Enter username: Enter password: Welcome to BitTrickle!\n{COMMANDS}{NO_PEERS}\n> ")
+    );
+}
+
+#[test]
 fn unp_succeeds_once_then_fails_with_exact_text() {
     let s = server(3000);
     let p = Peer::new(s.addr);
@@ -547,7 +771,7 @@ fn unp_succeeds_once_then_fails_with_exact_text() {
         p.ask("unp hans a.txt"),
         "File 'a.txt' unpublished successfully."
     );
-    assert_eq!(p.ask("unp hans a.txt"), fail("a.txt"));
+    assert_eq!(Peer::new(s.addr).ask("unp hans a.txt"), fail("a.txt"));
     assert_eq!(p.ask("lpf hans"), "No files published ❌.");
     assert_eq!(p.ask("lpf yoda"), "1 file(s) published:\na.txt");
 }
@@ -745,6 +969,68 @@ fn client_prompts_reprompt_after_failed_login_and_prints_commands_banner() {
     twin.wait_stdout(
         "Authentication failed: User is already active ❌.\nEnter username: ",
         10,
+    );
+}
+
+/// Runs the client on a pseudo-terminal (Python's `pty`, as the crate has no pty code), types a
+/// username and password, and returns everything the terminal showed.
+const PTY_SCRIPT: &str = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+def pump(t):
+    global out
+    end = time.time() + t
+    while time.time() < end:
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                return
+def wait_for(needle):
+    end = time.time() + 10
+    while needle not in out and time.time() < end:
+        pump(0.05)
+wait_for(b"username: ")
+os.write(fd, b"hans\r")
+wait_for(b"password: ")
+os.write(fd, b"sekrit99\r")
+wait_for(b"Incorrect password")
+os.kill(pid, 9)
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode("utf-8", "replace"))
+"#;
+
+#[test]
+fn client_hides_the_password_as_it_is_typed_on_a_terminal() {
+    let python = Path::new("/usr/bin/python3");
+    if !python.exists() {
+        println!("skipped: /usr/bin/python3 (for a pseudo-terminal) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(3000);
+    let port = s.addr.port().to_string();
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            PTY_SCRIPT,
+            support::BIN,
+            "bittrickle",
+            "client",
+            &port,
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("Incorrect password"), "{shown}");
+    assert!(shown.contains("hans"), "the username is echoed: {shown}");
+    assert!(
+        !shown.contains("sekrit99"),
+        "the password was echoed: {shown}"
     );
 }
 
@@ -969,6 +1255,39 @@ fn downloader_reports_an_uploader_dying_mid_file_and_keeps_no_file() {
 }
 
 #[test]
+fn a_publisher_that_dies_mid_file_with_an_orderly_close_leaves_no_file() {
+    let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_s, port) = server_proc(sd.path(), &[]);
+    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fport = fake.local_addr().unwrap().port();
+    let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    luke.login("luke", "light==saber", fport);
+    luke.ask("pub luke cut.bin");
+    // What `kill -9` does to an uploader mid-file: queued bytes go out, then an orderly FIN,
+    // and its listening port closes. The wire carries no size, so EOF alone looked complete.
+    let uploader = std::thread::spawn(move || {
+        let (mut s, _) = fake.accept().unwrap();
+        let mut name = [0u8; 64];
+        let n = s.read(&mut name).unwrap();
+        assert_eq!(&name[..n], b"cut.bin");
+        s.write_all(&pseudo_random(200 * 1024, 4)).unwrap();
+        drop(fake);
+        drop(s);
+    });
+    let out = command(&mut b, "get cut.bin", "Error during");
+    uploader.join().unwrap();
+    assert!(
+        out.contains(&format!(
+            "Error during file download from 127.0.0.1:{fport} - "
+        )),
+        "{out}"
+    );
+    assert!(!bd.path().join("cut.bin").exists());
+    assert!(!bd.path().join("cut.bin.part").exists());
+}
+
+#[test]
 fn downloader_gets_a_failure_when_the_publisher_is_gone() {
     let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (_s, port) = server_proc(sd.path(), &[]);
@@ -1142,6 +1461,43 @@ fn xit_and_eof_print_shutdown_lines_in_order_and_exit_0() {
         e.wait_stdout("Client shutdown complete.\n", 5),
         before_login
     );
+}
+
+#[test]
+fn after_a_server_restart_the_client_logs_in_again_publishes_again_and_says_so() {
+    let (sd, ad) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut s, port) = server_proc(sd.path(), &[]);
+    std::fs::write(ad.path().join("a.txt"), b"a").unwrap();
+    let mut a = client(
+        ad.path(),
+        port,
+        &["--heartbeat-ms", "100", "--recheck-ms", "300"],
+    );
+    a.type_line("hans");
+    a.type_line("falcon*solo");
+    a.wait_stdout(COMMANDS, 10);
+    command(&mut a, "pub a.txt", "published successfully.");
+    s.kill();
+    let s2 = Proc::start(sd.path(), &["bittrickle", "server", &port.to_string()]);
+    s2.wait_stdout("Ready to receive on", 10);
+    a.wait_stdout(
+        "The server had forgotten you (it restarted?): logged in again as hans \
+         and published your 1 file(s) again.",
+        10,
+    );
+    let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(luke.ask("lap luke"), "1 active peer(s):\nhans");
+    assert_eq!(luke.ask("sch luke a.t"), "1 file(s) found:\na.txt");
+    // While the server knows the client, the checks change nothing and print nothing more.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(a.stdout.text().matches("had forgotten you").count(), 1);
+    // The server names the cause of an ignored heartbeat once.
+    luke.send(b"heartbeat leia");
+    luke.send(b"heartbeat leia");
+    let err = s2.wait_stderr("heartbeat from leia", 5);
+    assert!(err.contains("leia is not logged in"), "{err}");
+    assert_eq!(luke.ask("lap luke"), "1 active peer(s):\nhans");
+    assert_eq!(s2.stderr.text().matches("heartbeat from leia").count(), 1);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! The socket's receive side belongs to [`UdpRpc`]'s router, so a request waits 1 s per try,
 //! sends 3 times, and then reports `Error: server not responding` instead of hanging.
 
+use crate::bittrickle::session::{Published, SessionCheck};
 use crate::bittrickle::wire::{self, Request, WELCOME};
 use crate::core::console::{Console, Input, Printer};
 use crate::core::heartbeat::HeartbeatSender;
@@ -15,10 +16,11 @@ use crate::core::progress;
 use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, TcpService};
-use crate::core::transfer::{self, Expect, TransferError};
+use crate::core::trace::{self, Body, Direction, Proto};
+use crate::core::transfer::{self, EndCheck, Expect, TransferError, WatchedReader, FINISH_WAIT};
 use crate::core::udp_rpc::{Retry, UdpRpc};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,6 +47,12 @@ const NAME_TIMEOUT: Duration = Duration::from_secs(5);
 /// marker but EOF, so without this a stuck peer would hang a `get` forever).
 const STALL_LIMIT: Duration = Duration::from_secs(30);
 
+/// How long the downloader waits for a live uploader to acknowledge its end-of-file probe.
+const END_CHECK_WITHIN: Duration = Duration::from_secs(5);
+
+/// The download's error when Ctrl-C interrupts it.
+const INTERRUPTED: &str = "the download was interrupted";
+
 /// A payload exactly equal to this is what the original uploader meant to send for a missing file.
 const NOT_FOUND_TEXT: &[u8] = b"Error: File not found";
 
@@ -59,6 +67,8 @@ pub struct ClientConfig {
     pub retry: Retry,
     /// Where shared files are read from and downloads land (the cwd).
     pub dir: PathBuf,
+    /// How often to check that the server still knows this client ([`session::RECHECK`]).
+    pub recheck: Duration,
 }
 
 /// Runs the client on stdin/stdout until `xit`, EOF or `shutdown`; the upload service is serving
@@ -90,19 +100,46 @@ pub fn run(
         out: out.clone(),
         user: String::new(),
         shutdown: shutdown.clone(),
+        published: Published::default(),
     };
 
-    if !client.login(&console, tcp_port) {
+    let Some(password) = client.login(&console, tcp_port) else {
         close(&out, &rt, None, uploads);
         return Ok(());
-    }
+    };
 
     let heartbeat = {
         let (rpc, server) = (client.rpc.clone(), client.config.server);
         let beat = wire::encode(&Request::Heartbeat {
             user: client.user.clone(),
         });
+        let check = SessionCheck {
+            server,
+            bind: rpc.local_addr()?.ip(),
+            user: client.user.clone(),
+            password,
+            tcp_port,
+            retry: client.config.retry,
+            published: client.published.clone(),
+            out: out.clone(),
+        };
+        let (recheck, mut checked) = (client.config.recheck, std::time::Instant::now());
         HeartbeatSender::start(&rt, "heartbeat", client.config.heartbeat, move || {
+            if checked.elapsed() >= recheck {
+                check.run();
+                checked = std::time::Instant::now();
+            }
+            if trace::enabled() {
+                let local = rpc.local_addr().ok();
+                trace::message(
+                    Direction::Send,
+                    Proto::Udp,
+                    local,
+                    Some(server),
+                    Body::Bytes(&beat),
+                    beat.len(),
+                );
+            }
             if let Err(e) = rpc.send_to(&beat, server) {
                 log::debug!("heartbeat not sent: {e}");
             }
@@ -159,6 +196,8 @@ struct Client {
     out: Printer,
     user: String,
     shutdown: Shutdown,
+    /// What this client has published, for publishing again after a server restart.
+    published: Published,
 }
 
 /// A username or password the server could parse: one non-empty token.
@@ -167,15 +206,16 @@ fn is_single_token(s: &str) -> bool {
 }
 
 impl Client {
-    /// Prompts until the server says welcome; `false` on EOF or Ctrl-C.
-    fn login(&mut self, console: &Console, tcp_port: u16) -> bool {
+    /// Prompts until the server says welcome and returns the password (kept for logging in
+    /// again after a server restart); `None` on EOF or Ctrl-C.
+    fn login(&mut self, console: &Console, tcp_port: u16) -> Option<String> {
         loop {
             let Input::Line(user) = console.read_line("Enter username: ", &self.shutdown) else {
-                return false;
+                return None;
             };
-            let Input::Line(password) = console.read_line("Enter password: ", &self.shutdown)
+            let Input::Line(password) = console.read_secret("Enter password: ", &self.shutdown)
             else {
-                return false;
+                return None;
             };
             if !is_single_token(&user) || !is_single_token(&password) {
                 self.out
@@ -184,13 +224,13 @@ impl Client {
             }
             let request = Request::Login {
                 user: user.clone(),
-                password,
+                password: password.clone(),
                 tcp_port,
             };
             if let Some(reply) = self.ask_and_print(&request) {
                 if reply == WELCOME {
                     self.user = user;
-                    return true;
+                    return Some(password);
                 }
             }
         }
@@ -200,18 +240,47 @@ impl Client {
     fn ask(&self, request: &Request) -> Result<String, NotResponding> {
         self.rpc.discard_events();
         let server = self.config.server;
-        self.rpc
-            .request(
-                &wire::encode(request),
-                server,
-                self.config.retry,
-                move |d| d.from == server,
-            )
-            .map(|d| String::from_utf8_lossy(&d.bytes).into_owned())
-            .map_err(|e| {
+        let bytes = wire::encode(request);
+        let local = self.rpc.local_addr().ok();
+        if trace::enabled() {
+            trace::message(
+                Direction::Send,
+                Proto::Udp,
+                local,
+                Some(server),
+                Body::Text(&wire::traced_text(&bytes)),
+                bytes.len(),
+            );
+        }
+        let reply = self
+            .rpc
+            .request(&bytes, server, self.config.retry, move |d| d.from == server);
+        match reply {
+            Ok(d) => {
+                let text = String::from_utf8_lossy(&d.bytes).into_owned();
+                if trace::enabled() {
+                    trace::message(
+                        Direction::Recv,
+                        Proto::Udp,
+                        local,
+                        Some(server),
+                        Body::Text(&text),
+                        d.bytes.len(),
+                    );
+                }
+                Ok(text)
+            }
+            Err(e) => {
                 log::debug!("request failed: {e}");
-                NotResponding
-            })
+                trace::failure(
+                    Proto::Udp,
+                    local,
+                    Some(server),
+                    &format!("no reply after {} sends", self.config.retry.sends),
+                );
+                Err(NotResponding)
+            }
+        }
     }
 
     /// [`Client::ask`], printing the reply verbatim (or the not-responding error).
@@ -247,8 +316,11 @@ impl Client {
             ["pub", file] => {
                 if let Some(path) = self.valid_name(file) {
                     if path.is_file() {
-                        let file = file.to_string();
-                        self.ask_and_print(&Request::Pub { user, file });
+                        let name = file.to_string();
+                        if let Some(reply) = self.ask_and_print(&Request::Pub { user, file: name })
+                        {
+                            self.published.note_reply(file, &reply);
+                        }
                     } else {
                         self.out.line(&format!(
                             "Error: File '{file}' does not exist in the current directory."
@@ -259,8 +331,10 @@ impl Client {
             ["pub", ..] => usage("Error, usage: pub <filename>"),
             ["unp", file] => {
                 if self.valid_name(file).is_some() {
-                    let file = file.to_string();
-                    self.ask_and_print(&Request::Unp { user, file });
+                    let name = file.to_string();
+                    if let Some(reply) = self.ask_and_print(&Request::Unp { user, file: name }) {
+                        self.published.note_reply(file, &reply);
+                    }
                 }
             }
             ["unp", ..] => usage("Error, usage: unp <filename>"),
@@ -279,8 +353,8 @@ impl Client {
     /// The file's path in the shared directory, or `None` after printing why the name is refused.
     fn valid_name(&self, file: &str) -> Option<PathBuf> {
         match names::resolve(&self.config.dir, file) {
-            Ok(path) => Some(path),
-            Err(_) => {
+            Ok(path) if file.len() <= wire::MAX_NAME => Some(path),
+            _ => {
                 self.out
                     .line(&format!("Error: '{file}' is not a valid file name."));
                 None
@@ -362,56 +436,50 @@ fn download(
     stream
         .write_all(file.as_bytes())
         .map_err(DownloadError::Io)?;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .map_err(DownloadError::Io)?;
+    if trace::enabled() {
+        let local = stream.local_addr().ok();
+        trace::message(
+            Direction::Send,
+            Proto::Tcp,
+            local,
+            Some(addr),
+            Body::Text(file),
+            file.len(),
+        );
+    }
     let bar = progress::bytes(None, file);
-    let mut source = Watched {
-        stream,
-        shutdown: shutdown.clone(),
-        stalled: Duration::ZERO,
-    };
+    let (local, remote) = (stream.local_addr().ok(), Some(addr));
+    trace::transfer_begin(Proto::Tcp, local, remote, &format!("download {file}"), None);
+    let mut source = WatchedReader::new(&stream, shutdown, STALL_LIMIT, INTERRUPTED)
+        .map_err(DownloadError::Io)?;
+    // The wire has no length: EOF counts only if the uploader is still there to vouch for it.
+    let end_check =
+        EndCheck::new(&stream, Some(addr), END_CHECK_WITHIN).map_err(DownloadError::Io)?;
     let expect = Expect {
         refuse_empty: true,
         refusal_text: Some(NOT_FOUND_TEXT),
+        end_check: Some(end_check),
         ..Expect::default()
     };
-    let landed = transfer::receive_file(&mut source, dest, expect, &mut |n| bar.set_position(n));
+    let mut got = 0;
+    let landed = transfer::receive_file(&mut source, dest, expect, &mut |n| {
+        got = n;
+        bar.set_position(n)
+    });
     bar.finish_and_clear();
-    landed.map_err(DownloadError::Transfer)
-}
-
-/// A download stream that gives up when the process shuts down or the peer stalls too long.
-struct Watched {
-    stream: TcpStream,
-    shutdown: Shutdown,
-    stalled: Duration,
-}
-
-impl Read for Watched {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.stream.read(buf) {
-                Ok(n) => {
-                    self.stalled = Duration::ZERO;
-                    return Ok(n);
-                }
-                Err(e) if crate::core::timed_out(&e) => {
-                    if self.shutdown.is_triggered() {
-                        return Err(io::Error::other("the download was interrupted"));
-                    }
-                    self.stalled += self.stream.read_timeout()?.unwrap_or(Duration::ZERO);
-                    if self.stalled >= STALL_LIMIT {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("the peer sent nothing for {} s", STALL_LIMIT.as_secs()),
-                        ));
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    if trace::enabled() {
+        let error = landed.as_ref().err().map(|e| e.to_string());
+        let bytes = landed.as_ref().map_or(got, |n| *n);
+        trace::transfer_end(
+            Proto::Tcp,
+            local,
+            remote,
+            &format!("download {file}"),
+            bytes,
+            error.as_deref(),
+        );
     }
+    landed.map_err(DownloadError::Transfer)
 }
 
 /// Why an upload ended without the file (printed as `Error handling client (…): {reason}`).
@@ -439,17 +507,11 @@ impl fmt::Display for UploadError {
 }
 
 /// One upload connection on a pool worker; problems print one line above the prompt.
-fn serve_upload(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    dir: &Path,
-    out: &Printer,
-    stop: &Shutdown,
-) {
+fn serve_upload(stream: TcpStream, peer: SocketAddr, dir: &Path, out: &Printer, stop: &Shutdown) {
     if stop.is_triggered() {
         return; // shutting down: close queued connections without bytes
     }
-    if let Err(reason) = upload(&mut stream, dir) {
+    if let Err(reason) = upload(stream, dir) {
         out.line(&format!(
             "Error handling client ('{}', {}): {reason}",
             peer.ip(),
@@ -459,9 +521,22 @@ fn serve_upload(
 }
 
 /// Reads the file name (one read), then streams the file; any refusal closes without bytes.
-fn upload(stream: &mut TcpStream, dir: &Path) -> Result<u64, UploadError> {
+/// A sent file ends with a half-close and a wait for the downloader's close (a failure mid-file
+/// with a reset), so a peershare downloader can tell a finished upload from a dead uploader.
+fn upload(mut stream: TcpStream, dir: &Path) -> Result<u64, UploadError> {
     let request =
-        tcp::read_once(stream, MAX_NAME_REQUEST, NAME_TIMEOUT).map_err(UploadError::NoName)?;
+        tcp::read_once(&mut stream, MAX_NAME_REQUEST, NAME_TIMEOUT).map_err(UploadError::NoName)?;
+    if trace::enabled() {
+        let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
+        trace::message(
+            Direction::Recv,
+            Proto::Tcp,
+            local,
+            remote,
+            Body::Bytes(&request),
+            request.len(),
+        );
+    }
     if request.is_empty() {
         return Err(UploadError::EmptyRequest);
     }
@@ -474,12 +549,23 @@ fn upload(stream: &mut TcpStream, dir: &Path) -> Result<u64, UploadError> {
     stream
         .set_write_timeout(Some(STALL_LIMIT))
         .map_err(UploadError::Send)?;
-    transfer::send_file(stream, &path).map_err(UploadError::Send)
+    let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
+    let what = format!("upload {name}");
+    let size = path.metadata().ok().map(|m| m.len());
+    trace::transfer_begin(Proto::Tcp, local, remote, &what, size);
+    let sent = transfer::upload_file(stream, &path, FINISH_WAIT);
+    if trace::enabled() {
+        let error = sent.as_ref().err().map(|e| e.to_string());
+        let bytes = *sent.as_ref().unwrap_or(&0);
+        trace::transfer_end(Proto::Tcp, local, remote, &what, bytes, error.as_deref());
+    }
+    sent.map_err(UploadError::Send)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn credentials_must_be_single_tokens() {
@@ -516,11 +602,14 @@ mod tests {
         ] {
             let mut c = TcpStream::connect(addr).unwrap();
             c.write_all(name.as_bytes()).unwrap();
-            let (mut s, _) = listener.accept().unwrap();
-            let result = upload(&mut s, dir.path());
-            drop(s);
+            let (s, _) = listener.accept().unwrap();
+            // A sent file waits for the downloader's close, so the uploader runs beside it.
+            let d = dir.path().to_path_buf();
+            let uploader = std::thread::spawn(move || upload(s, &d));
             let mut got = Vec::new();
             c.read_to_end(&mut got).unwrap();
+            drop(c);
+            let result = uploader.join().unwrap();
             match expect {
                 Some(bytes) => assert_eq!(got, bytes),
                 None => {

@@ -4,9 +4,11 @@
 //! Client ↔ server traffic is one UDP datagram of text per request; peer ↔ peer is TCP.
 //!
 //! - [`wire`] — the pure codec: requests and the original server's exact reply sentences.
+//! - [`credentials`] — `credentials.txt` (only BitTrickle has passwords, so it lives here).
 //! - [`state`] — the server's rules (credentials, liveness, publications), clock-free.
 //! - [`server`] — one thread owning the UDP socket and the state; original-format log lines.
 //! - [`client`] — the shell, the heartbeat thread and the 5-worker upload service.
+//! - [`session`] — noticing that the server forgot this client, and logging in again.
 //! - [`cli`] — `peershare bittrickle server|client`.
 //!
 //! Spec ambiguities and how they are resolved here:
@@ -33,15 +35,20 @@
 //!   typed (no trimming), so stray spaces are refused locally.
 //! - Downloads give up after 30 s without a byte (the protocol's only end marker is EOF, so a
 //!   stuck uploader would otherwise hang `get`); uploads give up after 30 s unable to write.
-//! - The protocol carries no length, so an uploader that dies cleanly mid-file (FIN, not RST)
-//!   is indistinguishable from a shorter file: the downloader keeps the prefix. A reset is
-//!   detected and the partial file removed.
+//! - The protocol carries no length, and an uploader killed mid-file closes with an orderly FIN.
+//!   So the uploader half-closes after its last byte and waits for the downloader's close, and
+//!   the downloader, after EOF, checks that the uploader is still there (`core::transfer::end`,
+//!   whose module doc tables what can and cannot be detected; with an original uploader killed
+//!   mid-file the prefix is still kept, undetectably). A file that cannot be vouched for is not
+//!   landed: `Error during file download from … - {why}`, no `.part` left.
 //! - Uploader error lines use these reasons: `no file name arrived: {os error}`,
 //!   `the peer closed without naming a file`, `'{f}' is not a valid file name: {why}`,
 //!   `File '{f}' not found`, or the OS error while sending.
 
 pub mod cli;
 pub mod client;
+pub mod credentials;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod wire;

@@ -6,11 +6,12 @@
 //! Log lines go to stdout in the original's shape:
 //! `{YYYY-mm-dd HH:MM:SS.mmm}: ('{ip}', {port}) {event}`.
 
+use crate::bittrickle::credentials::Credentials;
 use crate::bittrickle::state::{Outcome, ServerState};
 use crate::bittrickle::wire::{self, Reply, Request};
 use crate::core::console::Printer;
-use crate::core::credentials::Credentials;
 use crate::core::shutdown::Shutdown;
+use crate::core::trace::{self, Body, Direction, Proto};
 use crate::core::udp_rpc::{receive_loop, Datagram, Received};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -49,6 +50,17 @@ pub fn run(config: ServerConfig, socket: UdpSocket, shutdown: &Shutdown) -> io::
             ));
         }
         if let Received::Datagram(d) = received {
+            if trace::enabled() {
+                let size = d.bytes.len();
+                trace::message(
+                    Direction::Recv,
+                    Proto::Udp,
+                    Some(local),
+                    Some(d.from),
+                    Body::Text(&wire::traced_text(&d.bytes)),
+                    size,
+                );
+            }
             serve(&mut state, &socket, &out, d, now);
         }
     })
@@ -65,7 +77,16 @@ fn serve(state: &mut ServerState, socket: &UdpSocket, out: &Printer, d: Datagram
     let user = request.user().to_string();
     let command = command_name(&request);
     match state.handle(request, d.from, now) {
-        Outcome::Ignored => {}
+        Outcome::NotLoggedIn { first } => {
+            if first {
+                log::warn!(
+                    "heartbeat from {user} at {} ignored: {user} is not logged in (unknown user, \
+                     silent for longer than the inactivity timeout, or logged in before this \
+                     server started); the client must log in again",
+                    d.from
+                );
+            }
+        }
         Outcome::HeartbeatAccepted => {
             out.line(&log_line(d.from, &format!("Received HBT from {user}")));
         }
@@ -74,11 +95,27 @@ fn serve(state: &mut ServerState, socket: &UdpSocket, out: &Printer, d: Datagram
                 d.from,
                 &format!("Received {command} from {user}"),
             ));
-            if let Err(e) = socket.send_to(wire::encode_reply(&reply).as_bytes(), d.from) {
-                log::warn!("could not reply to {}: {e}", d.from);
-            }
+            send_reply(socket, &wire::encode_reply(&reply), d.from);
             out.line(&log_line(d.from, &sent_event(&reply, command, &user)));
         }
+    }
+}
+
+/// Sends one reply datagram (the one place the server sends, so the one trace hook).
+fn send_reply(socket: &UdpSocket, text: &str, to: SocketAddr) {
+    if trace::enabled() {
+        let local = socket.local_addr().ok();
+        trace::message(
+            Direction::Send,
+            Proto::Udp,
+            local,
+            Some(to),
+            Body::Text(text),
+            text.len(),
+        );
+    }
+    if let Err(e) = socket.send_to(text.as_bytes(), to) {
+        log::warn!("could not reply to {to}: {e}");
     }
 }
 

@@ -4,8 +4,17 @@
 //! run of ASCII whitespace) and is valid only when its first token is a known command and its
 //! token count is exact; the server drops anything else without a reply, so [`parse`] only says
 //! *why* it refused, for the debug log. Replies are the original server's exact sentences.
+//!
+//! A file name longer than [`MAX_NAME`] bytes is malformed too: every reply that echoes a name
+//! must fit one datagram, and no file system the course uses holds a longer name. The original
+//! accepted a 65,500-byte name and then could not send its reply (EMSGSIZE); here such a request
+//! gets the protocol's answer to anything malformed, which is none, and changes nothing.
 
 use std::fmt;
+
+/// The longest file name a request may carry, in bytes (Linux's NAME_MAX). The longest reply
+/// that echoes one (`No active peers found with file '…' or …`) is then far below a datagram.
+pub const MAX_NAME: usize = 255;
 
 /// One request datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +79,7 @@ pub enum WireError {
         got: usize,
     },
     BadPort(String),
+    NameTooLong(usize),
 }
 
 impl fmt::Display for WireError {
@@ -84,6 +94,9 @@ impl fmt::Display for WireError {
                 got,
             } => write!(f, "'{command}' needs {expected} tokens but got {got}"),
             WireError::BadPort(p) => write!(f, "'{p}' is not a TCP port"),
+            WireError::NameTooLong(n) => {
+                write!(f, "a {n}-byte file name is longer than {MAX_NAME} bytes")
+            }
         }
     }
 }
@@ -114,6 +127,9 @@ pub fn parse(bytes: &[u8]) -> Result<Request, WireError> {
             expected,
             got: tokens.len(),
         });
+    }
+    if matches!(command, "pub" | "unp" | "get") && tokens[2].len() > MAX_NAME {
+        return Err(WireError::NameTooLong(tokens[2].len()));
     }
     let user = tokens[1].to_string();
     let arg = || tokens[2].to_string();
@@ -155,6 +171,17 @@ pub fn encode(request: &Request) -> Vec<u8> {
         Request::Get { user, file } => format!("get {user} {file}"),
     };
     text.into_bytes()
+}
+
+/// A request's text for a trace: as sent, except that a `login`'s password shows as `***` (trace
+/// files are shared with whoever draws the diagram).
+pub fn traced_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let tokens: Vec<&str> = text.split_ascii_whitespace().collect();
+    match tokens.as_slice() {
+        ["login", user, _password, port] => format!("login {user} *** {port}"),
+        _ => text.into_owned(),
+    }
 }
 
 /// The login reply that lets a client in.
@@ -283,6 +310,31 @@ mod tests {
             assert_eq!(encode(&req), text.as_bytes());
             assert_eq!(parse(text.as_bytes()).unwrap(), req);
         }
+    }
+
+    #[test]
+    fn file_names_longer_than_name_max_are_malformed() {
+        let ok = "a".repeat(MAX_NAME);
+        for command in ["pub", "unp", "get"] {
+            assert!(parse(format!("{command} hans {ok}").as_bytes()).is_ok());
+            let long = format!("{command} hans {ok}b");
+            assert_eq!(
+                parse(long.as_bytes()),
+                Err(WireError::NameTooLong(MAX_NAME + 1))
+            );
+        }
+        let reply = encode_reply(&Reply::NoActivePublisher(ok));
+        assert!(reply.len() < 1024, "{}", reply.len());
+    }
+
+    #[test]
+    fn traces_show_requests_as_sent_but_never_a_password() {
+        assert_eq!(
+            traced_text(b"login hans falcon*solo 5001"),
+            "login hans *** 5001"
+        );
+        assert_eq!(traced_text(b"pub hans a.txt"), "pub hans a.txt");
+        assert_eq!(traced_text(b"\xff lap"), "\u{FFFD} lap");
     }
 
     #[test]

@@ -7,12 +7,20 @@
 //! When stdin is not a terminal (graders, tests) the prompt is written to stdout like Python's
 //! `input()` and lines are read plainly, so output is byte-for-byte what a script expects.
 //!
+//! [`Console::read_secret`] reads a password: on a terminal each typed character shows as a
+//! space (rustyline's masking highlighter) and the line stays out of the history; piped input is
+//! read exactly like any other line.
+//!
 //! The stdin thread only reads when asked, so a command's output always comes before the next
 //! prompt, and [`Console::read_line`] also returns when the shutdown signal fires (Ctrl-C).
 
 use crate::core::shutdown::Shutdown;
 use crossbeam_channel::{select, Receiver, Sender};
-use rustyline::ExternalPrinter;
+use rustyline::config::Configurer;
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::history::DefaultHistory;
+use rustyline::{Editor, ExternalPrinter};
+use std::borrow::Cow;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,9 +80,44 @@ impl Printer {
     }
 }
 
+/// Masks the line while a secret is typed (rustyline draws what `highlight` returns).
+#[derive(Default)]
+struct Masking {
+    on: bool,
+}
+
+impl Highlighter for Masking {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        if self.on {
+            Cow::Owned(" ".repeat(unicode_width::UnicodeWidthStr::width(line)))
+        } else {
+            Cow::Borrowed(line)
+        }
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, kind: CmdKind) -> bool {
+        self.on && kind != CmdKind::MoveCursor
+    }
+}
+
+impl rustyline::completion::Completer for Masking {
+    type Candidate = String;
+}
+impl rustyline::hint::Hinter for Masking {
+    type Hint = String;
+}
+impl rustyline::validate::Validator for Masking {}
+impl rustyline::Helper for Masking {}
+
+/// One request to the stdin thread: the prompt, and whether the answer is a secret.
+struct Ask {
+    prompt: String,
+    secret: bool,
+}
+
 /// The stdin reader. Create one per process.
 pub struct Console {
-    ask: Sender<String>,
+    ask: Sender<Ask>,
     answers: Receiver<Input>,
     printer: Printer,
 }
@@ -82,15 +125,19 @@ pub struct Console {
 impl Console {
     /// Starts the stdin thread; rustyline is used only when stdin and stdout are both terminals.
     pub fn start() -> io::Result<Console> {
-        let (ask, asked) = crossbeam_channel::unbounded::<String>();
+        let (ask, asked) = crossbeam_channel::unbounded::<Ask>();
         let (answer, answers) = crossbeam_channel::unbounded::<Input>();
         let printer = Printer::plain();
         let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
         let mut editor = if interactive {
-            rustyline::DefaultEditor::new().ok()
+            Editor::<Masking, DefaultHistory>::new().ok()
         } else {
             None
         };
+        if let Some(ed) = editor.as_mut() {
+            ed.set_helper(Some(Masking::default()));
+            ed.set_color_mode(rustyline::ColorMode::Forced); // masking is drawn as highlighting
+        }
         if let Some(ed) = editor.as_mut() {
             if let Ok(ext) = ed.create_external_printer() {
                 if let Ok(mut slot) = printer.external.lock() {
@@ -103,15 +150,20 @@ impl Console {
         std::thread::Builder::new()
             .name("console".into())
             .spawn(move || {
-                for prompt in asked.iter() {
+                for Ask { prompt, secret } in asked.iter() {
                     let input = match editor.as_mut() {
                         Some(ed) => {
+                            if let Some(h) = ed.helper_mut() {
+                                h.on = secret;
+                            }
                             reading.store(true, Ordering::SeqCst);
                             let r = ed.readline(&prompt);
                             reading.store(false, Ordering::SeqCst);
                             match r {
                                 Ok(line) => {
-                                    let _ = ed.add_history_entry(line.as_str());
+                                    if !secret {
+                                        let _ = ed.add_history_entry(line.as_str());
+                                    }
                                     Input::Line(line)
                                 }
                                 Err(rustyline::error::ReadlineError::Interrupted) => {
@@ -146,7 +198,20 @@ impl Console {
 
     /// Shows `prompt` and waits for one line, EOF, Ctrl-C or the shutdown signal.
     pub fn read_line(&self, prompt: &str, shutdown: &Shutdown) -> Input {
-        if self.ask.send(prompt.to_string()).is_err() {
+        self.read(prompt, false, shutdown)
+    }
+
+    /// [`Console::read_line`] for a password: masked on a terminal, never in the history.
+    pub fn read_secret(&self, prompt: &str, shutdown: &Shutdown) -> Input {
+        self.read(prompt, true, shutdown)
+    }
+
+    fn read(&self, prompt: &str, secret: bool, shutdown: &Shutdown) -> Input {
+        let ask = Ask {
+            prompt: prompt.to_string(),
+            secret,
+        };
+        if self.ask.send(ask).is_err() {
             return Input::Eof;
         }
         select! {

@@ -3,7 +3,6 @@
 
 pub mod chunking;
 pub mod console;
-pub mod credentials;
 pub mod digest;
 pub mod event_log;
 pub mod heartbeat;

@@ -209,3 +209,54 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// A one-client UDP proxy on 127.0.0.1 that forwards both ways and drops the server's replies
+/// whose 1-based numbers are in `drop_replies` (a lost reply, reproducibly). Stops when dropped.
+pub struct LossyUdpProxy {
+    pub addr: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LossyUdpProxy {
+    pub fn start(server: std::net::SocketAddr, drop_replies: &[usize]) -> LossyUdpProxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = front.local_addr().unwrap();
+        for s in [&front, &back] {
+            s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, drops) = (stop.clone(), drop_replies.to_vec());
+        let thread = std::thread::spawn(move || {
+            let (mut client, mut replies, mut buf) = (None, 0usize, vec![0u8; 65_536]);
+            while !flag.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    client = Some(from);
+                    let _ = back.send_to(&buf[..n], server);
+                }
+                if let Ok((n, _)) = back.recv_from(&mut buf) {
+                    replies += 1;
+                    if let (Some(c), false) = (client, drops.contains(&replies)) {
+                        let _ = front.send_to(&buf[..n], c);
+                    }
+                }
+            }
+        });
+        LossyUdpProxy {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LossyUdpProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
