@@ -1,0 +1,133 @@
+//! Fetching one chunk (spec §3.5): connect to a holder, `REQUEST_CHUNK,<idx>` in one write, read
+//! to EOF into `chunk_<idx>.part`, land it, list it. One download thread per chunk, trying its
+//! holders in the schedule's order and reporting back to the tracker thread.
+//!
+//! The read waits in half-second slices so a stopping client ends its downloads within the
+//! runtime's stop bound (the `.part` file is then removed by `PartFile`'s `Drop`); a holder
+//! silent for [`PEER_IDLE`] in all is given up on.
+
+use super::client::Shared;
+use super::schedule::{Failure, Report, Start};
+use super::wire::{self, Holder};
+use crate::core::shutdown::Shutdown;
+use crate::core::tcp;
+use crate::core::transfer::{self, Expect, TransferError};
+use crossbeam_channel::Sender;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A holder that sends nothing for this long has stalled (spec §3.5).
+const PEER_IDLE: Duration = Duration::from_secs(30);
+/// How often a waiting read looks at the shutdown signal.
+const READ_SLICE: Duration = Duration::from_millis(500);
+
+/// A peer stream whose reads give up after [`PEER_IDLE`] of silence or when `shutdown` fires.
+struct Watched<'a> {
+    stream: &'a mut TcpStream,
+    shutdown: &'a Shutdown,
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let idle_until = Instant::now() + PEER_IDLE;
+        loop {
+            match self.stream.read(buf) {
+                Err(e) if crate::core::timed_out(&e) => {
+                    if self.shutdown.is_triggered() {
+                        // Not `Interrupted`: the copy loop retries that one.
+                        return Err(io::Error::other("the client is stopping"));
+                    }
+                    if Instant::now() >= idle_until {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("no data for {} s", PEER_IDLE.as_secs()),
+                        ));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// How a holder is named in terminal output (`localhost:<port>` for Python-style holders).
+pub fn peer_name(h: &Holder) -> String {
+    format!("{}:{}", h.ip, h.port)
+}
+
+/// Fetches chunk `idx` from one holder into `<folder>/chunk_<idx>` (via `.part`).
+fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<u64, (Failure, String)> {
+    let refused = |e: io::Error| (Failure::Refused, e.to_string());
+    let addr = tcp::resolve_host(&holder.ip, holder.port).map_err(refused)?;
+    let mut stream = tcp::connect(addr, CONNECT_TIMEOUT).map_err(refused)?;
+    let other = |e: TransferError| (Failure::Other(e.to_string()), e.to_string());
+    stream
+        .write_all(wire::encode_request_chunk(idx).as_bytes())
+        .map_err(|e| other(e.into()))?;
+    shared.log.record(&[
+        &shared.name,
+        "REQUEST_CHUNK",
+        &idx.to_string(),
+        "localhost",
+        &holder.port.to_string(),
+    ]);
+    stream
+        .set_read_timeout(Some(READ_SLICE))
+        .map_err(|e| other(e.into()))?;
+    let dest = shared.folder.join(format!("chunk_{idx}"));
+    let mut src = Watched {
+        stream: &mut stream,
+        shutdown: &shared.shutdown,
+    };
+    transfer::receive_file(
+        &mut src,
+        &dest,
+        Expect {
+            refuse_empty: true,
+            refusal_text: Some(wire::CHUNK_NOT_FOUND),
+            ..Expect::default()
+        },
+        &mut |_| {},
+    )
+    .map_err(other)
+}
+
+/// Tries the holders of `start` in order until one delivers; lands the chunk and reports.
+pub fn download(shared: Arc<Shared>, start: Start, done: Sender<Report>) {
+    let mut report = Report {
+        idx: start.idx,
+        first: start.holders[0].clone(),
+        failures: Vec::new(),
+        delivered: None,
+    };
+    let idx = start.idx;
+    for h in start.holders {
+        if shared.shutdown.is_triggered() {
+            break;
+        }
+        match fetch(&shared, idx, &h) {
+            Ok(n) => match shared.land(idx) {
+                Ok(()) => {
+                    shared.say(&format!(
+                        "chunk {idx} received from {} ({n} bytes)",
+                        peer_name(&h)
+                    ));
+                    report.delivered = Some((h, n));
+                    break;
+                }
+                Err(e) => {
+                    shared.warn(&format!("chunk {idx}: cannot update the chunk list: {e}"));
+                    break;
+                }
+            },
+            Err((why, text)) => {
+                log::debug!("chunk {idx} from {}: {text}", peer_name(&h));
+                report.failures.push((h, why));
+            }
+        }
+    }
+    let _ = done.send(report);
+}

@@ -1,0 +1,44 @@
+//! The client's chunk server (spec §3.5, server side): one read of at most 1,024 bytes,
+//! `REQUEST_CHUNK,<idx>` for a chunk we hold, the raw bytes, close. Anything else is closed
+//! without data.
+
+use super::client::Shared;
+use super::wire;
+use crate::core::tcp;
+use crate::core::transfer;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long a connection may take to send its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one peer connection.
+pub fn serve_peer(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let request = match tcp::read_once(&mut stream, 1024, REQUEST_TIMEOUT) {
+        Ok(r) => r,
+        Err(e) => {
+            log::debug!("peer {peer}: no request: {e}");
+            return;
+        }
+    };
+    let Some(idx) = wire::parse_request_chunk(&request) else {
+        log::info!(
+            "peer {peer}: malformed request {:?}",
+            String::from_utf8_lossy(&request)
+        );
+        return;
+    };
+    let Some(path) = shared.holds(idx) else {
+        log::info!("peer {peer}: asked for chunk {idx}, which we do not hold");
+        return;
+    };
+    shared.uploads.fetch_add(1, Ordering::SeqCst);
+    match transfer::send_file(&mut stream, &path) {
+        Ok(n) => {
+            shared.bytes_served.fetch_add(n, Ordering::Relaxed);
+        }
+        Err(e) => log::info!("peer {peer}: sending chunk {idx} failed: {e}"),
+    }
+    shared.uploads.fetch_sub(1, Ordering::SeqCst);
+}
