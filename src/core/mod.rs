@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod select;
 pub mod shutdown;
 pub mod tcp;
+pub mod trace;
 pub mod transfer;
 pub mod udp_rpc;
 

@@ -182,12 +182,16 @@ impl Runtime {
         let name = self.thread_name(job);
         let alive = Arc::new(AtomicBool::new(true));
         let guard = AliveGuard(alive.clone());
+        let role = self.inner.role.clone();
         let mut builder = std::thread::Builder::new().name(name.clone());
         if let Some(bytes) = stack {
             builder = builder.stack_size(bytes);
         }
         let handle = builder.spawn(move || {
             let _guard = guard;
+            // Trace lines written by this thread carry its role (several roles share a process
+            // in the demo and in tests).
+            crate::core::trace::set_thread_role(&role);
             f()
         })?;
         Ok((handle, alive, name))
@@ -233,6 +237,16 @@ mod tests {
         })
         .unwrap();
         assert_eq!(rx.recv().unwrap().as_deref(), Some("demo-worker"));
+        assert!(rt.stop(STOP_BOUND).is_empty());
+    }
+
+    #[test]
+    fn threads_carry_the_role_label_for_trace_lines() {
+        let rt = Runtime::new("demo", "demo-client-A", &Shutdown::new());
+        let h = rt
+            .spawn_owned("x", || crate::core::trace::role().map(|r| r.to_string()))
+            .unwrap();
+        assert_eq!(h.join().unwrap().as_deref(), Some("demo-client-A"));
         assert!(rt.stop(STOP_BOUND).is_empty());
     }
 
