@@ -2404,3 +2404,88 @@ fn client_bound_to_an_ip_answers_there_and_advertises_the_given_address() {
     c.interrupt();
     assert_eq!(c.wait_exit(10), Some(0));
 }
+
+#[test]
+fn trace_lines_parse_carry_their_fields_and_match_the_messages_sent() {
+    use peershare::core::pyjson::{self, Json};
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("swarm.trace");
+    let tr = trace.to_str().unwrap();
+    let mut t = Proc::start(
+        tmp.path(),
+        &["p2ptracker", "tracker", "--port", "0", "-trace", tr],
+    );
+    let tport = listen_port(&t);
+    let a = make_folder(tmp.path(), "a", 3, &[1, 2, 3], default_size);
+    let b = make_folder(tmp.path(), "b", 3, &[], default_size);
+    let (mut ca, _) = start_client(tmp.path(), &a, "A", tport, 0, &["-trace", tr]);
+    ca.wait_stderr("connected to tracker", 10);
+    let (mut cb, _) = start_client(
+        tmp.path(),
+        &b,
+        "B",
+        tport,
+        0,
+        &["-trace", tr, "--exit-when-complete"],
+    );
+    assert_eq!(cb.wait_exit(30), Some(0), "{}", cb.stderr.text());
+    ca.interrupt();
+    assert_eq!(ca.wait_exit(10), Some(0));
+    t.kill();
+    let log = std::fs::read_to_string(tmp.path().join("logs.log")).unwrap();
+    let count_log = |prefix: &str| log.lines().filter(|l| l.starts_with(prefix)).count();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let v = pyjson::parse(line.as_bytes(), 16).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+        for key in ["t_us", "process", "thread", "kind", "proto"] {
+            assert!(v.get(key).is_some(), "{key} missing in {line}");
+        }
+        lines.push(v);
+    }
+    let s = |v: &Json, k: &str| match v.get(k) {
+        Some(Json::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let count = |process: &str, kind: &str, dir: &str, msg_prefix: &str| {
+        lines
+            .iter()
+            .filter(|v| {
+                s(v, "process") == process
+                    && s(v, "kind") == kind
+                    && s(v, "dir") == dir
+                    && s(v, "msg").starts_with(msg_prefix)
+            })
+            .count()
+    };
+    let tracker = "p2ptracker-tracker";
+    assert_eq!(
+        count(tracker, "message", "recv", "LOCAL_CHUNKS"),
+        count_log("P2PTracker,LOCAL_CHUNKS,")
+    );
+    assert_eq!(
+        count(tracker, "message", "recv", "WHERE_CHUNK"),
+        count_log("P2PTracker,WHERE_CHUNK,")
+    );
+    assert_eq!(
+        count(tracker, "message", "send", "GET_CHUNK_FROM")
+            + count(tracker, "message", "send", "CHUNK_LOCATION_UNKNOWN"),
+        count_log("P2PTracker,GET_CHUNK_FROM,") + count_log("P2PTracker,CHUNK_LOCATION_UNKNOWN,")
+    );
+    let b_role = "p2ptracker-client-B";
+    assert_eq!(
+        count(b_role, "message", "send", "REQUEST_CHUNK"),
+        count_log("B,REQUEST_CHUNK,")
+    );
+    assert_eq!(
+        count(b_role, "message", "send", "WHERE_CHUNK"),
+        count_log("B,WHERE_CHUNK,")
+    );
+    assert_eq!(count(b_role, "transfer_end", "", "chunk "), 3);
+    assert_eq!(
+        count("p2ptracker-client-A", "message", "send", "chunk "),
+        3,
+        "the holder summarises what it sent"
+    );
+    assert!(!text.contains(&String::from_utf8_lossy(&chunk_data(1, 64))[..]));
+}

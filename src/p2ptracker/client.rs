@@ -282,6 +282,8 @@ pub fn run(
         &format!("p2ptracker-client-{}", config.name),
         shutdown,
     );
+    // This thread is the client's tracker thread: its trace lines carry the client's role.
+    crate::core::trace::set_thread_role(rt.role());
     let bar = config
         .verbose
         .then(|| progress::count(u64::from(total), "chunks"));

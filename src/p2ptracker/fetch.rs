@@ -7,10 +7,12 @@
 //! silent for [`PEER_IDLE`] in all is given up on.
 
 use super::client::Shared;
+use super::link::trace_tcp;
 use super::schedule::{Failure, Report, Start};
 use super::wire::{self, Holder};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
+use crate::core::trace::{self, Direction, Proto};
 use crate::core::transfer::{self, Expect, TransferError};
 use crossbeam_channel::Sender;
 use std::io::{self, Read, Write};
@@ -62,11 +64,21 @@ pub fn peer_name(h: &Holder) -> String {
 fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<u64, (Failure, String)> {
     let refused = |e: io::Error| (Failure::Refused, e.to_string());
     let addr = tcp::resolve_host(&holder.ip, holder.port).map_err(refused)?;
-    let mut stream = tcp::connect(addr, CONNECT_TIMEOUT).map_err(refused)?;
+    let mut stream = tcp::connect(addr, CONNECT_TIMEOUT).map_err(|e| {
+        trace::failure(
+            Proto::Tcp,
+            None,
+            Some(addr),
+            &format!("connect to holder: {e}"),
+        );
+        refused(e)
+    })?;
     let other = |e: TransferError| (Failure::Other(e.to_string()), e.to_string());
+    let request = wire::encode_request_chunk(idx);
     stream
-        .write_all(wire::encode_request_chunk(idx).as_bytes())
+        .write_all(request.as_bytes())
         .map_err(|e| other(e.into()))?;
+    trace_tcp(&stream, Direction::Send, request.as_bytes());
     shared.log.record(&[
         &shared.name,
         "REQUEST_CHUNK",
@@ -78,11 +90,17 @@ fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<u64, (Failure, St
         .set_read_timeout(Some(READ_SLICE))
         .map_err(|e| other(e.into()))?;
     let dest = shared.folder.join(format!("chunk_{idx}"));
+    let ends = trace::enabled().then(|| (stream.local_addr().ok(), stream.peer_addr().ok()));
+    let what = format!("chunk {idx}");
+    if let Some((local, remote)) = ends {
+        trace::transfer_begin(Proto::Tcp, local, remote, &what, None);
+    }
     let mut src = Watched {
         stream: &mut stream,
         shutdown: &shared.shutdown,
     };
-    transfer::receive_file(
+    let mut moved = 0;
+    let received = transfer::receive_file(
         &mut src,
         &dest,
         Expect {
@@ -90,9 +108,13 @@ fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<u64, (Failure, St
             refusal_text: Some(wire::CHUNK_NOT_FOUND),
             ..Expect::default()
         },
-        &mut |_| {},
-    )
-    .map_err(other)
+        &mut |n| moved = n,
+    );
+    if let Some((local, remote)) = ends {
+        let error = received.as_ref().err().map(ToString::to_string);
+        trace::transfer_end(Proto::Tcp, local, remote, &what, moved, error.as_deref());
+    }
+    received.map_err(other)
 }
 
 /// Tries the holders of `start` in order until one delivers; lands the chunk and reports.

@@ -6,6 +6,7 @@ use super::client::Shared;
 use super::wire::{self, Reply};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
+use crate::core::trace::{self, Body, Direction, Proto};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -39,6 +40,12 @@ impl TrackerLink<'_> {
                 match tcp::connect(self.addr, CONNECT_TIMEOUT) {
                     Ok(s) => break s,
                     Err(e) => {
+                        trace::failure(
+                            Proto::Tcp,
+                            None,
+                            Some(self.addr),
+                            &format!("connect to tracker: {e}"),
+                        );
                         if !said {
                             self.shared
                                 .say_err(&format!("waiting for tracker at {}", self.addr));
@@ -85,6 +92,7 @@ impl TrackerLink<'_> {
             self.lost(&e);
             return Err(e);
         }
+        trace_tcp(stream, Direction::Send, msg.as_bytes());
         let port = self.shared.own_port.to_string();
         self.shared.log.record(&[
             &self.shared.name,
@@ -105,11 +113,23 @@ impl TrackerLink<'_> {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "no tracker"));
         };
         let asked = (|| {
-            stream.write_all(wire::encode_where_chunk(idx).as_bytes())?;
+            let question = wire::encode_where_chunk(idx);
+            stream.write_all(question.as_bytes())?;
+            trace_tcp(stream, Direction::Send, question.as_bytes());
             self.shared
                 .log
                 .record(&[&self.shared.name, "WHERE_CHUNK", &idx.to_string()]);
-            let reply = read_reply(stream, &self.shared.shutdown)?;
+            let reply = read_reply(stream, &self.shared.shutdown).inspect_err(|e| {
+                if crate::core::timed_out(e) {
+                    trace::failure(
+                        Proto::Tcp,
+                        stream.local_addr().ok(),
+                        stream.peer_addr().ok(),
+                        &format!("no reply to WHERE_CHUNK,{idx} within 10 s"),
+                    );
+                }
+            })?;
+            trace_tcp(stream, Direction::Recv, &reply);
             if reply.is_empty() {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -140,6 +160,20 @@ impl TrackerLink<'_> {
             Err(e) if crate::core::timed_out(&e) => {}
             Err(e) => self.lost(&e),
         }
+    }
+}
+
+/// Traces one message on a TCP stream (nothing when tracing is off).
+pub fn trace_tcp(stream: &TcpStream, dir: Direction, bytes: &[u8]) {
+    if trace::enabled() {
+        trace::message(
+            dir,
+            Proto::Tcp,
+            stream.local_addr().ok(),
+            stream.peer_addr().ok(),
+            Body::Bytes(bytes),
+            bytes.len(),
+        );
     }
 }
 

@@ -3,8 +3,10 @@
 //! without data.
 
 use super::client::Shared;
+use super::link::trace_tcp;
 use super::wire;
 use crate::core::tcp;
+use crate::core::trace::{self, Body, Direction, Proto};
 use crate::core::transfer;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
@@ -22,6 +24,7 @@ pub fn serve_peer(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
             return;
         }
     };
+    trace_tcp(&stream, Direction::Recv, &request);
     let Some(idx) = wire::parse_request_chunk(&request) else {
         log::info!(
             "peer {peer}: malformed request {:?}",
@@ -37,6 +40,12 @@ pub fn serve_peer(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     match transfer::send_file(&mut stream, &path) {
         Ok(n) => {
             shared.bytes_served.fetch_add(n, Ordering::Relaxed);
+            if trace::enabled() {
+                let summary = format!("chunk {idx}: {n} bytes");
+                let body = Body::Summary(&summary);
+                let (local, remote) = (stream.local_addr().ok(), Some(peer));
+                trace::message(Direction::Send, Proto::Tcp, local, remote, body, n as usize);
+            }
         }
         Err(e) => log::info!("peer {peer}: sending chunk {idx} failed: {e}"),
     }

@@ -24,6 +24,7 @@ use crate::core::event_log::EventLog;
 use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{Dispatch, TcpService};
+use crate::core::trace::{self, Body, Direction, Proto};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -259,6 +260,17 @@ fn handle_segment(
     state: &Mutex<TrackerState>,
     log: &EventLog,
 ) -> io::Result<()> {
+    let traced = trace::enabled().then(|| (stream.local_addr().ok(), stream.peer_addr().ok()));
+    if let Some((local, remote)) = traced {
+        trace::message(
+            Direction::Recv,
+            Proto::Tcp,
+            local,
+            remote,
+            Body::Bytes(seg),
+            seg.len(),
+        );
+    }
     let request = match wire::parse_request(seg) {
         Ok(r) => r,
         Err(e) => {
@@ -273,7 +285,19 @@ fn handle_segment(
     for action in actions {
         match action {
             Action::Record(line) => log.record(&[&line]),
-            Action::Reply(reply) => stream.write_all(reply.as_bytes())?,
+            Action::Reply(reply) => {
+                stream.write_all(reply.as_bytes())?;
+                if let Some((local, remote)) = traced {
+                    trace::message(
+                        Direction::Send,
+                        Proto::Tcp,
+                        local,
+                        remote,
+                        Body::Text(&reply),
+                        reply.len(),
+                    );
+                }
+            }
             Action::Warn(text) => log::warn!("{text}"),
         }
     }
