@@ -549,9 +549,17 @@ impl FakePeer {
             PeerMode::HalfThenReset(_) => unreachable!(),
         }
         let _ = s.shutdown(Shutdown::Write);
+        // A peershare client sends one probe byte after EOF, then closes (the end check).
         let mut rest = [0u8; 64];
-        if let Ok(0) = s.read(&mut rest) {
-            st.eofs.fetch_add(1, Ordering::SeqCst);
+        loop {
+            match s.read(&mut rest) {
+                Ok(0) => {
+                    st.eofs.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
         }
     }
 
@@ -2008,11 +2016,13 @@ fn tracker_caps_connections_logs_once_and_serves_again_when_one_closes() {
     drop(held.pop());
     let mut again = None;
     wait_for("a slot frees", 10, || {
-        let mut c = Raw::connect(port);
-        c.send("WHERE_CHUNK,9");
-        match c.recv(2000) {
-            Some(b) if !b.is_empty() => {
-                again = Some(String::from_utf8(b).unwrap());
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _ = c.write_all(b"WHERE_CHUNK,9");
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                again = Some(String::from_utf8_lossy(&buf[..n]).into_owned());
                 true
             }
             _ => false,
@@ -2393,6 +2403,7 @@ fn client_bound_to_an_ip_answers_there_and_advertises_the_given_address() {
     let mut s = TcpStream::connect(("127.0.0.2", port)).unwrap();
     s.write_all(b"REQUEST_CHUNK,1").unwrap();
     assert_eq!(read_all_lenient(&mut s, 8), chunk_data(1, default_size(1)));
+    drop(s);
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "not on 127.0.0.1"
@@ -2488,4 +2499,40 @@ fn trace_lines_parse_carry_their_fields_and_match_the_messages_sent() {
         "the holder summarises what it sent"
     );
     assert!(!text.contains(&String::from_utf8_lossy(&chunk_data(1, 64))[..]));
+}
+
+/// A holder that dies mid-chunk: half the chunk, then its connection and its listener close,
+/// as the kernel closes them for a process killed with `kill -9` (an orderly FIN).
+fn dying_holder(data: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(&data[..data.len() / 2]);
+        drop(s);
+        drop(listener);
+    });
+    port
+}
+
+#[test]
+fn client_never_lists_or_announces_a_chunk_cut_short_by_a_dying_holder() {
+    let dead = dying_holder(chunk_data(2, 256 * 1024));
+    let ft = FakeTracker::start(move |i, _| holders(i, &[dead]));
+    let (tmp, folder) = client_dir(2, &[1]);
+    let (mut c, _) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
+    let err = c.wait_stderr(&format!("chunk 2 from localhost:{dead} failed"), 15);
+    assert!(!folder.join("chunk_2").exists(), "{err}");
+    assert!(part_files(&folder).is_empty());
+    assert_eq!(
+        std::fs::read_to_string(folder.join("local_chunks.txt")).unwrap(),
+        "1,chunk_1\n2,LASTCHUNK\n"
+    );
+    assert!(!ft.texts().iter().any(|t| t.starts_with("LOCAL_CHUNKS,2,")));
+    c.interrupt();
+    assert_eq!(c.wait_exit(10), Some(0));
 }

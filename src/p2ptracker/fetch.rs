@@ -2,58 +2,29 @@
 //! to EOF into `chunk_<idx>.part`, land it, list it. One download thread per chunk, trying its
 //! holders in the schedule's order and reporting back to the tracker thread.
 //!
-//! The read waits in half-second slices so a stopping client ends its downloads within the
-//! runtime's stop bound (the `.part` file is then removed by `PartFile`'s `Drop`); a holder
-//! silent for [`PEER_IDLE`] in all is given up on.
+//! The read wakes every 200 ms ([`WatchedReader`]) so a stopping client ends its downloads within
+//! the runtime's stop bound (the `.part` file is then removed by `PartFile`'s `Drop`); a holder
+//! silent for [`PEER_IDLE`] is given up on. After EOF the end check (`core::transfer::end`)
+//! decides whether the holder really finished: a holder killed mid-chunk closes with the same
+//! FIN as a finished one, and its cut chunk must never be listed or announced.
 
 use super::client::Shared;
 use super::link::trace_tcp;
 use super::schedule::{Failure, Report, Start};
 use super::wire::{self, Holder};
-use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
 use crate::core::trace::{self, Direction, Proto};
-use crate::core::transfer::{self, Expect, TransferError};
+use crate::core::transfer::{self, EndCheck, Expect, TransferError, WatchedReader};
 use crossbeam_channel::Sender;
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::io::{self, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A holder that sends nothing for this long has stalled (spec §3.5).
 const PEER_IDLE: Duration = Duration::from_secs(30);
-/// How often a waiting read looks at the shutdown signal.
-const READ_SLICE: Duration = Duration::from_millis(500);
-
-/// A peer stream whose reads give up after [`PEER_IDLE`] of silence or when `shutdown` fires.
-struct Watched<'a> {
-    stream: &'a mut TcpStream,
-    shutdown: &'a Shutdown,
-}
-
-impl Read for Watched<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let idle_until = Instant::now() + PEER_IDLE;
-        loop {
-            match self.stream.read(buf) {
-                Err(e) if crate::core::timed_out(&e) => {
-                    if self.shutdown.is_triggered() {
-                        // Not `Interrupted`: the copy loop retries that one.
-                        return Err(io::Error::other("the client is stopping"));
-                    }
-                    if Instant::now() >= idle_until {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("no data for {} s", PEER_IDLE.as_secs()),
-                        ));
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-}
+/// Longest wait for the end check's answer (see `core::transfer::end`).
+const END_CHECK_WITHIN: Duration = Duration::from_secs(3);
 
 /// How a holder is named in terminal output (`localhost:<port>` for Python-style holders).
 pub fn peer_name(h: &Holder) -> String {
@@ -86,19 +57,23 @@ fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<u64, (Failure, St
         "localhost",
         &holder.port.to_string(),
     ]);
-    stream
-        .set_read_timeout(Some(READ_SLICE))
-        .map_err(|e| other(e.into()))?;
     let dest = shared.folder.join(format!("chunk_{idx}"));
     let ends = trace::enabled().then(|| (stream.local_addr().ok(), stream.peer_addr().ok()));
     let what = format!("chunk {idx}");
     if let Some((local, remote)) = ends {
         trace::transfer_begin(Proto::Tcp, local, remote, &what, None);
     }
-    let mut src = Watched {
-        stream: &mut stream,
-        shutdown: &shared.shutdown,
-    };
+    let mut src = WatchedReader::new(
+        &stream,
+        &shared.shutdown,
+        PEER_IDLE,
+        "the client is stopping",
+    )
+    .map_err(|e| other(e.into()))?;
+    // EOF alone does not prove the holder sent the whole chunk (it may have been killed): a chunk
+    // is landed, listed and announced only when the end check vouches for it (issue 14).
+    let end_check =
+        EndCheck::new(&stream, Some(addr), END_CHECK_WITHIN).map_err(|e| other(e.into()))?;
     let mut moved = 0;
     let received = transfer::receive_file(
         &mut src,
@@ -106,6 +81,7 @@ fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<u64, (Failure, St
         Expect {
             refuse_empty: true,
             refusal_text: Some(wire::CHUNK_NOT_FOUND),
+            end_check: Some(end_check),
             ..Expect::default()
         },
         &mut |n| moved = n,

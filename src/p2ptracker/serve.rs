@@ -37,14 +37,23 @@ pub fn serve_peer(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         return;
     };
     shared.uploads.fetch_add(1, Ordering::SeqCst);
-    match transfer::send_file(&mut stream, &path) {
+    // Half-close after the last byte and wait for the downloader's close, or reset on failure,
+    // so a peershare downloader can tell this from a holder killed mid-chunk (issue 14).
+    let local = stream.local_addr().ok();
+    match transfer::upload_file(stream, &path, transfer::FINISH_WAIT) {
         Ok(n) => {
             shared.bytes_served.fetch_add(n, Ordering::Relaxed);
             if trace::enabled() {
                 let summary = format!("chunk {idx}: {n} bytes");
                 let body = Body::Summary(&summary);
-                let (local, remote) = (stream.local_addr().ok(), Some(peer));
-                trace::message(Direction::Send, Proto::Tcp, local, remote, body, n as usize);
+                trace::message(
+                    Direction::Send,
+                    Proto::Tcp,
+                    local,
+                    Some(peer),
+                    body,
+                    n as usize,
+                );
             }
         }
         Err(e) => log::info!("peer {peer}: sending chunk {idx} failed: {e}"),
