@@ -1190,3 +1190,48 @@ fn requester_keeps_a_whole_file_from_an_owner_that_closes_fully_like_the_origina
         vec![b'x'; 3_000_000]
     );
 }
+
+// ---------------------------------------------------------------- idle connections (issue 14.3)
+
+/// The TCP port of `owner` as the server's table lists it (read by a raw client).
+fn owner_port(server: SocketAddr, owner: &str) -> u16 {
+    let raw = Raw::new();
+    let table = raw.register(server, "portreader", 9, true);
+    let key = format!(",{owner}\": [\"127.0.0.1\", ");
+    let at = table.find(&key).expect("owner in the table") + key.len();
+    table[at..]
+        .split(']')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn twenty_idle_connections_do_not_delay_a_good_request_at_an_owner() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_s, server, a) = owner_with_files(tmp.path(), &[("f.txt", b"hello")]);
+    let port = owner_port(server, "alice");
+    let idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let mut good = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    good.write_all(b"f.txt,bob").unwrap();
+    let mut got = Vec::new();
+    good.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"hello");
+    a.wait_stdout("< f.txt transferred successfully! >", 10);
+    // Served before any idle connection was given up on (they wait 5 s for a request; with
+    // the 5 workers each waiting on one, the good request came after 4 rounds of those).
+    assert!(
+        !a.stdout.text().contains("(no request)"),
+        "{}",
+        a.stdout.text()
+    );
+    drop(idle);
+    a.wait_stdout(
+        "< Transfer failed: (no request) is not available in share. >",
+        10,
+    );
+}

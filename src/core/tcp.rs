@@ -4,6 +4,12 @@
 //!
 //! The listener thread blocks in `accept`; stopping it connects to the listener once so the
 //! blocked call returns (tiny_http's "unblock"), which keeps shutdown prompt without polling.
+//! Peer upload listeners use [`TcpService::start_request_first`] ([`request_first`]): the
+//! request is read before the connection takes one of the upload workers.
+
+mod request_first;
+
+pub use request_first::RequestFirst;
 
 use crate::core::pool::WorkerPool;
 use crate::core::runtime::Runtime;
@@ -166,6 +172,37 @@ impl TcpService {
         })
     }
 
+    /// Starts accepting on `listener`; each connection's request (one read of at most
+    /// `config.max_request` bytes, empty if none came within `config.deadline`) is read on the
+    /// accept thread, then `handle(stream, peer, request)` runs on one of `config.workers` pool
+    /// threads. Threads are `<system>-{name}-accept` and `<system>-{name}-{i}`.
+    pub fn start_request_first<H>(
+        rt: &Runtime,
+        listener: TcpListener,
+        name: &str,
+        config: RequestFirst,
+        handle: H,
+    ) -> io::Result<TcpService>
+    where
+        H: Fn(TcpStream, SocketAddr, Vec<u8>) + Send + Sync + 'static,
+    {
+        let addr = listener.local_addr()?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let pool = WorkerPool::new(rt, name, config.workers)?;
+        let handle = Arc::new(handle);
+        let stop = stopping.clone();
+        let thread = rt.spawn_owned(&format!("{name}-accept"), move || {
+            request_first::run(&listener, config, &stop, &pool, &handle);
+            drop(listener);
+            drop(pool);
+        })?;
+        Ok(TcpService {
+            addr,
+            stopping,
+            thread: Some(thread),
+        })
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -214,6 +251,76 @@ mod tests {
         let addr = svc.local_addr();
         svc.stop();
         assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err());
+    }
+
+    /// Issue 14 item 3: connections that send nothing do not hold the upload workers.
+    #[test]
+    fn twenty_idle_connections_do_not_delay_a_good_request() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let rt = Runtime::new("t", "t", &crate::core::shutdown::Shutdown::new());
+        let (events, seen) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let config = RequestFirst {
+            workers: 5,
+            max_request: 64,
+            deadline: Duration::from_secs(30),
+            max_waiting: 64,
+        };
+        let mut svc =
+            TcpService::start_request_first(&rt, listener, "t", config, move |mut s, _, req| {
+                let _ = events.send(req.clone());
+                let _ = s.write_all(&req);
+            })
+            .unwrap();
+        let idle: Vec<TcpStream> = (0..20)
+            .map(|_| connect(svc.local_addr(), Duration::from_secs(1)).unwrap())
+            .collect();
+        let mut good = connect(svc.local_addr(), Duration::from_secs(1)).unwrap();
+        good.write_all(b"GET f").unwrap();
+        // The first (and only) request handled is the good one; no idle one was handed over.
+        assert_eq!(
+            seen.recv_timeout(Duration::from_secs(10)).unwrap(),
+            b"GET f"
+        );
+        let mut back = String::new();
+        good.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "GET f");
+        assert!(seen.try_recv().is_err());
+        drop(idle);
+        svc.stop();
+    }
+
+    #[test]
+    fn a_silent_connection_is_handed_over_empty_at_its_deadline_and_the_oldest_makes_room() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let rt = Runtime::new("t", "t", &crate::core::shutdown::Shutdown::new());
+        let (events, seen) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let config = RequestFirst {
+            workers: 1,
+            max_request: 64,
+            deadline: Duration::from_millis(300),
+            max_waiting: 2,
+        };
+        let mut svc =
+            TcpService::start_request_first(&rt, listener, "t", config, move |_, _, req| {
+                let _ = events.send(req);
+            })
+            .unwrap();
+        let mut first = connect(svc.local_addr(), Duration::from_secs(1)).unwrap();
+        let _second = connect(svc.local_addr(), Duration::from_secs(1)).unwrap();
+        let _third = connect(svc.local_addr(), Duration::from_secs(1)).unwrap();
+        // The third pushed the first out: it is closed without being handled.
+        let mut buf = [0u8; 1];
+        first
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)));
+        // The other two reach their deadline and are handled with an empty request.
+        for _ in 0..2 {
+            assert_eq!(seen.recv_timeout(Duration::from_secs(10)).unwrap(), b"");
+        }
+        assert!(seen.recv_timeout(Duration::from_millis(200)).is_err());
+        svc.stop();
+        assert!(rt.running().is_empty(), "{:?}", rt.running());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::core::names;
 use crate::core::pool::UPLOAD_WORKERS;
 use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
-use crate::core::tcp::TcpService;
+use crate::core::tcp::{RequestFirst, TcpService};
 use crate::core::udp_rpc::{Datagram, Retry, UdpRpc};
 use std::fmt;
 use std::io;
@@ -194,8 +194,15 @@ fn run_inner(
     let offered: SharedOffered = Arc::new(Mutex::new(Offered::default()));
     let service = {
         let (offered, printer, timing) = (offered.clone(), printer.clone(), config.serve);
-        TcpService::start(io, listener, "upload", UPLOAD_WORKERS, move |s, peer| {
-            peer::serve(s, peer, &offered, &printer, timing)
+        // The request is read before a connection takes one of the 5 workers (issue 14.3).
+        let config = RequestFirst {
+            workers: UPLOAD_WORKERS,
+            max_request: peer::MAX_REQUEST,
+            deadline: timing.request,
+            max_waiting: peer::MAX_WAITING,
+        };
+        TcpService::start_request_first(io, listener, "upload", config, move |s, from, req| {
+            peer::serve(s, from, &req, &offered, &printer, timing)
         })?
     };
     spawn_table_thread(io, &rpc, &table, &printer)?;

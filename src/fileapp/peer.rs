@@ -45,6 +45,12 @@ impl Offered {
     }
 }
 
+/// Longest request line an owner reads in its one read (a name is at most 255 bytes).
+pub const MAX_REQUEST: usize = 4096;
+
+/// Most connections an owner lets wait for their request line at once.
+pub const MAX_WAITING: usize = 64;
+
 /// Timing of the owner side.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeTiming {
@@ -54,10 +60,13 @@ pub struct ServeTiming {
     pub stall: Duration,
 }
 
-/// Owner: answers one connection. Never panics on peer input; every path ends with the close line.
+/// Owner: answers one connection whose request (`raw`, empty if none came within
+/// [`ServeTiming::request`]) was read before it took an upload worker. Never panics on peer
+/// input; every path ends with the close line.
 pub fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
+    raw: &[u8],
     offered: &Mutex<Offered>,
     printer: &Printer,
     timing: ServeTiming,
@@ -66,15 +75,14 @@ pub fn serve(
         "< Accepting connection request from {} >",
         peer.ip()
     ));
-    let raw = tcp::read_once(&mut stream, 4096, timing.request).unwrap_or_default();
-    let (file, requester) = match wire::parse_request(&raw) {
+    let (file, requester) = match wire::parse_request(raw) {
         Ok(parts) => parts,
         Err(e) => {
             log::warn!("bad request from {peer}: {e}");
             let shown = if raw.is_empty() {
                 "(no request)".to_string()
             } else {
-                String::from_utf8_lossy(&raw).chars().take(80).collect()
+                String::from_utf8_lossy(raw).chars().take(80).collect()
             };
             let dir = offered.lock().map(|o| o.dir_text()).unwrap_or_default();
             printer.line(&format!(
