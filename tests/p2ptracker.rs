@@ -2536,3 +2536,27 @@ fn client_never_lists_or_announces_a_chunk_cut_short_by_a_dying_holder() {
     c.interrupt();
     assert_eq!(c.wait_exit(10), Some(0));
 }
+
+#[test]
+fn idle_connections_to_a_client_do_not_delay_a_good_chunk_request() {
+    let ft = FakeTracker::start(|i, _| unknown(i));
+    let (tmp, folder) = client_dir(2, &[1]);
+    let (_c, port) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
+    let idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        raw_request(port, b"REQUEST_CHUNK,1"),
+        chunk_data(1, default_size(1))
+    );
+    // Served while every idle connection still waits (before: after 15 of them timed out).
+    for mut s in idle {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        match s.read(&mut b) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("an idle connection was already given up on: {other:?}"),
+        }
+    }
+}

@@ -3,8 +3,8 @@
 //!
 //! Threads, all on the client's [`Runtime`] (named `p2ptracker-…`, joined when [`run`] returns):
 //! the caller's thread owns the tracker connection ([`link`](super::link)) and is its only writer
-//! (spec §3.4); the chunk server ([`serve`](super::serve)) is a [`TcpService`] on the 5-worker
-//! pool; each download ([`fetch`](super::fetch)) runs on its own `chunk-N` thread and reports
+//! (spec §3.4); the chunk server ([`serve`](super::serve)) is a [`TcpService`] that reads each
+//! request on its accept thread and then serves it on the 5-worker pool; each download ([`fetch`](super::fetch)) runs on its own `chunk-N` thread and reports
 //! back over a crossbeam channel, so the tracker conversation never waits on a peer. What to
 //! fetch next is the [`DownloadSchedule`]'s decision; `local_chunks.txt` is rewritten by the
 //! [`ListWriter`]. Pacing: after every `LOCAL_CHUNKS` the tracker thread pauses `pace`; after a
@@ -303,12 +303,12 @@ pub fn run(
         bar,
     });
     let serving = shared.clone();
-    let service = TcpService::start(
+    let service = TcpService::start_request_first(
         &rt,
         listener,
         "chunks",
-        crate::core::pool::UPLOAD_WORKERS,
-        move |stream, peer| serve::serve_peer(stream, peer, &serving),
+        serve::request_first(),
+        move |stream, peer, request| serve::serve_peer(stream, peer, request, &serving),
     )?;
     let mut link = TrackerLink {
         addr: config.tracker,

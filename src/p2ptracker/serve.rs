@@ -5,7 +5,7 @@
 use super::client::Shared;
 use super::link::trace_tcp;
 use super::wire;
-use crate::core::tcp;
+use crate::core::tcp::RequestFirst;
 use crate::core::trace::{self, Body, Direction, Proto};
 use crate::core::transfer;
 use std::net::{SocketAddr, TcpStream};
@@ -15,15 +15,24 @@ use std::time::Duration;
 /// How long a connection may take to send its request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves one peer connection.
-pub fn serve_peer(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
-    let request = match tcp::read_once(&mut stream, 1024, REQUEST_TIMEOUT) {
-        Ok(r) => r,
-        Err(e) => {
-            log::debug!("peer {peer}: no request: {e}");
-            return;
-        }
-    };
+/// How the chunk server's connections are taken in: the request (one read of at most 1,024
+/// bytes, spec §3.5) is read on the accept thread, so 20 connections that send nothing cannot
+/// hold the 5 upload workers while a good request waits (issue 14); at most 64 wait at once.
+pub fn request_first() -> RequestFirst {
+    RequestFirst {
+        workers: crate::core::pool::UPLOAD_WORKERS,
+        max_request: 1024,
+        deadline: REQUEST_TIMEOUT,
+        max_waiting: 64,
+    }
+}
+
+/// Serves one peer connection whose request has been read (empty: none came in time).
+pub fn serve_peer(stream: TcpStream, peer: SocketAddr, request: Vec<u8>, shared: &Shared) {
+    if request.is_empty() {
+        log::debug!("peer {peer}: no request");
+        return;
+    }
     trace_tcp(&stream, Direction::Recv, &request);
     let Some(idx) = wire::parse_request_chunk(&request) else {
         log::info!(
