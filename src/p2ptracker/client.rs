@@ -22,7 +22,7 @@ use super::chunk_list::{self, ChunkList, ListError};
 use super::fetch;
 use super::folder_lock::{FolderLock, LockError};
 use super::link::TrackerLink;
-use super::list_writer::ListWriter;
+use super::list_writer::{self, Landed, Listed};
 use super::schedule::{DownloadSchedule, Report};
 use super::serve;
 use super::wire::{Holder, Reply};
@@ -149,7 +149,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Starts the `chunk-N` download threads; joined when the client ends.
     pub rt: Runtime,
-    pub list: ListWriter,
+    /// Where downloads hand their landed chunks to the list thread.
+    pub landing: Sender<Landed>,
     pub held: Mutex<HashMap<u32, PathBuf>>,
     pub uploads: AtomicUsize,
     pub bytes_served: AtomicU64,
@@ -199,13 +200,11 @@ impl Shared {
         }
     }
 
-    /// Files the received chunk: list rewrite first, then it becomes servable.
-    pub fn land(&self, idx: u32) -> io::Result<()> {
-        self.list.add_and_save(&self.folder, idx)?;
+    /// A chunk is durable and listed: it becomes servable.
+    fn hold(&self, idx: u32) {
         if let Ok(mut held) = self.held.lock() {
             held.insert(idx, self.folder.join(format!("chunk_{idx}")));
         }
-        Ok(())
     }
 }
 
@@ -287,6 +286,12 @@ pub fn run(
     let bar = config
         .verbose
         .then(|| progress::count(u64::from(total), "chunks"));
+    let (landing, landed) = crossbeam_channel::unbounded::<Landed>();
+    let (listed_tx, listed) = crossbeam_channel::unbounded::<Listed>();
+    let (folder, stop) = (config.folder.clone(), rt.shutdown().clone());
+    rt.spawn("list", move || {
+        list_writer::run(folder, list, landed, listed_tx, stop)
+    })?;
     let shared = Arc::new(Shared {
         folder: config.folder.clone(),
         name: config.name.clone(),
@@ -296,7 +301,7 @@ pub fn run(
         verbose: config.verbose,
         shutdown: rt.shutdown().clone(),
         rt: rt.clone(),
-        list: ListWriter::new(list),
+        landing,
         held: Mutex::new(held),
         uploads: AtomicUsize::new(0),
         bytes_served: AtomicU64::new(0),
@@ -317,7 +322,7 @@ pub fn run(
         stream: None,
     };
     let mut schedule = DownloadSchedule::new(total, missing);
-    let result = converse(&mut link, &mut schedule, &shared, &config);
+    let result = converse(&mut link, &mut schedule, &shared, &config, &listed);
     drop(link);
     drop(service);
     rt.stop(STOP_BOUND);
@@ -336,6 +341,7 @@ fn converse(
     schedule: &mut DownloadSchedule,
     shared: &Arc<Shared>,
     config: &ClientConfig,
+    listed: &Receiver<Listed>,
 ) -> Result<(), ClientError> {
     let shutdown = &shared.shutdown;
     if let Some(b) = &shared.bar {
@@ -347,7 +353,8 @@ fn converse(
     if let Some(gate) = &config.start_gate {
         let _ = gate.recv();
     }
-    if !gather(link, schedule, shared, config.pace.max(ROUND_PAUSE_MIN)) {
+    let pause = config.pace.max(ROUND_PAUSE_MIN);
+    if !gather(link, schedule, shared, listed, pause) {
         return Ok(());
     }
     if let Some(b) = &shared.bar {
@@ -407,6 +414,7 @@ fn gather(
     link: &mut TrackerLink,
     schedule: &mut DownloadSchedule,
     shared: &Arc<Shared>,
+    listed: &Receiver<Listed>,
     round_pause: Duration,
 ) -> bool {
     let shutdown = &shared.shutdown;
@@ -416,7 +424,10 @@ fn gather(
         if shutdown.is_triggered() || !link.ensure_connected() {
             return false;
         }
-        drain(link, schedule, shared, &done_tx, &done_rx);
+        while let Ok(l) = listed.try_recv() {
+            announce_listed(link, schedule, shared, l);
+        }
+        drain(schedule, shared, &done_tx, &done_rx);
         if !schedule.to_query().is_empty() && Instant::now() >= next_round {
             if !ask_round(link, schedule, shared, &done_tx, &done_rx) {
                 return false;
@@ -435,7 +446,8 @@ fn gather(
             next_round.saturating_duration_since(Instant::now())
         };
         select! {
-            recv(done_rx) -> d => if let Ok(d) = d { apply(link, schedule, shared, d) },
+            recv(done_rx) -> d => if let Ok(d) = d { apply(schedule, shared, d) },
+            recv(listed) -> l => if let Ok(l) = l { announce_listed(link, schedule, shared, l) },
             recv(shutdown.receiver()) -> _ => return false,
             default(wait) => {
                 link.check_alive();
@@ -472,14 +484,13 @@ fn ask_round(
             Ok(_) => {}
             Err(_) => break, // reconnect at the top of the loop
         }
-        drain(link, schedule, shared, done_tx, done_rx);
+        drain(schedule, shared, done_tx, done_rx);
     }
     true
 }
 
 /// Applies every report waiting and starts what the schedule says.
 fn drain(
-    link: &mut TrackerLink,
     schedule: &mut DownloadSchedule,
     shared: &Arc<Shared>,
     done_tx: &Sender<Report>,
@@ -487,7 +498,7 @@ fn drain(
 ) {
     start_downloads(schedule, shared, done_tx);
     while let Ok(d) = done_rx.try_recv() {
-        apply(link, schedule, shared, d);
+        apply(schedule, shared, d);
     }
     start_downloads(schedule, shared, done_tx);
 }
@@ -504,13 +515,28 @@ fn start_downloads(schedule: &mut DownloadSchedule, shared: &Arc<Shared>, done: 
     }
 }
 
-/// Applies one download report: warnings, the bar, and the announcement of a landed chunk.
-fn apply(link: &mut TrackerLink, schedule: &mut DownloadSchedule, shared: &Shared, d: Report) {
-    let (landed, warnings) = schedule.finished(d, Instant::now());
-    for w in warnings {
+/// Applies one download report: warnings; a delivered chunk now waits for the list thread.
+fn apply(schedule: &mut DownloadSchedule, shared: &Shared, d: Report) {
+    for w in schedule.finished(d, Instant::now()) {
         shared.warn(&w);
     }
-    if let Some(idx) = landed {
+}
+
+/// The list thread made a batch durable and listed it: serve, count and announce each chunk.
+fn announce_listed(
+    link: &mut TrackerLink,
+    schedule: &mut DownloadSchedule,
+    shared: &Shared,
+    batch: Listed,
+) {
+    for (idx, why) in batch.failed {
+        shared.warn(&format!("chunk {idx}: {why}"));
+        schedule.not_listed(idx);
+    }
+    for (idx, note) in batch.listed {
+        shared.say(&note);
+        shared.hold(idx);
+        schedule.listed(idx);
         if let Some(b) = &shared.bar {
             b.set_position(u64::from(schedule.present()));
         }
