@@ -131,14 +131,6 @@ impl PartFile {
         self.committed = true;
         Ok(())
     }
-
-    /// Renames `<dest>.part` to `<dest>` without fsync and hands back the file, for callers
-    /// that sync a batch of files at once (see [`receive_file_unsynced`]).
-    pub fn commit_unsynced(mut self) -> io::Result<File> {
-        std::fs::rename(&self.part, &self.dest)?;
-        self.committed = true;
-        self.file.try_clone()
-    }
 }
 
 impl Drop for PartFile {
@@ -259,33 +251,6 @@ pub fn receive_file(
     expect: Expect,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, TransferError> {
-    let (total, part) = receive_checked(src, dest, expect, progress)?;
-    part.commit()?;
-    Ok(total)
-}
-
-/// Like [`receive_file`], but renames without waiting for the disk and returns the file, so a
-/// caller that lands many files can make a batch durable at once (`sync_data` on each, then
-/// whatever lists them) instead of stalling every transfer on its own fsync. Until then the
-/// file exists under its final name but is not yet durable: only a caller that treats a file as
-/// present once its batch is synced (P2PTracker++'s `local_chunks.txt`) may use this.
-pub fn receive_file_unsynced(
-    src: &mut impl Read,
-    dest: &Path,
-    expect: Expect,
-    progress: &mut dyn FnMut(u64),
-) -> Result<(u64, File), TransferError> {
-    let (total, part) = receive_checked(src, dest, expect, progress)?;
-    Ok((total, part.commit_unsynced()?))
-}
-
-/// Receives into `<dest>.part` and runs every check of `expect`; the caller commits.
-fn receive_checked(
-    src: &mut impl Read,
-    dest: &Path,
-    expect: Expect,
-    progress: &mut dyn FnMut(u64),
-) -> Result<(u64, PartFile), TransferError> {
     let mut part = PartFile::create(dest)?;
     let Expect {
         len,
@@ -321,7 +286,8 @@ fn receive_checked(
     if let Some(check) = end_check {
         check.run().map_err(TransferError::Unconfirmed)?;
     }
-    Ok((total, part))
+    part.commit()?;
+    Ok(total)
 }
 
 /// The copy loop: returns (bytes, first ≤64 bytes, (expected, computed) digest).

@@ -22,7 +22,7 @@ use super::chunk_list::{self, ChunkList, ListError};
 use super::fetch;
 use super::folder_lock::{FolderLock, LockError};
 use super::link::TrackerLink;
-use super::list_writer::{self, Landed, Listed};
+use super::list_writer::ListWriter;
 use super::schedule::{DownloadSchedule, Report};
 use super::serve;
 use super::wire::{Holder, Reply};
@@ -149,8 +149,7 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Starts the `chunk-N` download threads; joined when the client ends.
     pub rt: Runtime,
-    /// Where downloads hand their landed chunks to the list thread.
-    pub landing: Sender<Landed>,
+    pub list: ListWriter,
     pub held: Mutex<HashMap<u32, PathBuf>>,
     pub uploads: AtomicUsize,
     pub bytes_served: AtomicU64,
@@ -200,11 +199,13 @@ impl Shared {
         }
     }
 
-    /// A chunk is durable and listed: it becomes servable.
-    fn hold(&self, idx: u32) {
+    /// Files the received chunk: list rewrite first, then it becomes servable.
+    pub fn land(&self, idx: u32) -> io::Result<()> {
+        self.list.add_and_save(&self.folder, idx)?;
         if let Ok(mut held) = self.held.lock() {
             held.insert(idx, self.folder.join(format!("chunk_{idx}")));
         }
+        Ok(())
     }
 }
 
@@ -286,12 +287,6 @@ pub fn run(
     let bar = config
         .verbose
         .then(|| progress::count(u64::from(total), "chunks"));
-    let (landing, landed) = crossbeam_channel::unbounded::<Landed>();
-    let (listed_tx, listed) = crossbeam_channel::unbounded::<Listed>();
-    let (folder, stop) = (config.folder.clone(), rt.shutdown().clone());
-    rt.spawn("list", move || {
-        list_writer::run(folder, list, landed, listed_tx, stop)
-    })?;
     let shared = Arc::new(Shared {
         folder: config.folder.clone(),
         name: config.name.clone(),
@@ -301,7 +296,7 @@ pub fn run(
         verbose: config.verbose,
         shutdown: rt.shutdown().clone(),
         rt: rt.clone(),
-        landing,
+        list: ListWriter::new(list),
         held: Mutex::new(held),
         uploads: AtomicUsize::new(0),
         bytes_served: AtomicU64::new(0),
@@ -322,7 +317,7 @@ pub fn run(
         stream: None,
     };
     let mut schedule = DownloadSchedule::new(total, missing);
-    let result = converse(&mut link, &mut schedule, &shared, &config, &listed);
+    let result = converse(&mut link, &mut schedule, &shared, &config);
     drop(link);
     drop(service);
     rt.stop(STOP_BOUND);
@@ -341,7 +336,6 @@ fn converse(
     schedule: &mut DownloadSchedule,
     shared: &Arc<Shared>,
     config: &ClientConfig,
-    listed: &Receiver<Listed>,
 ) -> Result<(), ClientError> {
     let shutdown = &shared.shutdown;
     if let Some(b) = &shared.bar {
@@ -353,8 +347,7 @@ fn converse(
     if let Some(gate) = &config.start_gate {
         let _ = gate.recv();
     }
-    let pause = config.pace.max(ROUND_PAUSE_MIN);
-    if !gather(link, schedule, shared, listed, pause) {
+    if !gather(link, schedule, shared, config.pace.max(ROUND_PAUSE_MIN)) {
         return Ok(());
     }
     if let Some(b) = &shared.bar {
@@ -414,7 +407,6 @@ fn gather(
     link: &mut TrackerLink,
     schedule: &mut DownloadSchedule,
     shared: &Arc<Shared>,
-    listed: &Receiver<Listed>,
     round_pause: Duration,
 ) -> bool {
     let shutdown = &shared.shutdown;
@@ -424,10 +416,7 @@ fn gather(
         if shutdown.is_triggered() || !link.ensure_connected() {
             return false;
         }
-        while let Ok(l) = listed.try_recv() {
-            announce_listed(link, schedule, shared, l);
-        }
-        drain(schedule, shared, &done_tx, &done_rx);
+        drain(link, schedule, shared, &done_tx, &done_rx);
         if !schedule.to_query().is_empty() && Instant::now() >= next_round {
             if !ask_round(link, schedule, shared, &done_tx, &done_rx) {
                 return false;
@@ -446,8 +435,7 @@ fn gather(
             next_round.saturating_duration_since(Instant::now())
         };
         select! {
-            recv(done_rx) -> d => if let Ok(d) = d { apply(schedule, shared, d) },
-            recv(listed) -> l => if let Ok(l) = l { announce_listed(link, schedule, shared, l) },
+            recv(done_rx) -> d => if let Ok(d) = d { apply(link, schedule, shared, d) },
             recv(shutdown.receiver()) -> _ => return false,
             default(wait) => {
                 link.check_alive();
@@ -484,13 +472,14 @@ fn ask_round(
             Ok(_) => {}
             Err(_) => break, // reconnect at the top of the loop
         }
-        drain(schedule, shared, done_tx, done_rx);
+        drain(link, schedule, shared, done_tx, done_rx);
     }
     true
 }
 
 /// Applies every report waiting and starts what the schedule says.
 fn drain(
+    link: &mut TrackerLink,
     schedule: &mut DownloadSchedule,
     shared: &Arc<Shared>,
     done_tx: &Sender<Report>,
@@ -498,7 +487,7 @@ fn drain(
 ) {
     start_downloads(schedule, shared, done_tx);
     while let Ok(d) = done_rx.try_recv() {
-        apply(schedule, shared, d);
+        apply(link, schedule, shared, d);
     }
     start_downloads(schedule, shared, done_tx);
 }
@@ -515,28 +504,13 @@ fn start_downloads(schedule: &mut DownloadSchedule, shared: &Arc<Shared>, done: 
     }
 }
 
-/// Applies one download report: warnings; a delivered chunk now waits for the list thread.
-fn apply(schedule: &mut DownloadSchedule, shared: &Shared, d: Report) {
-    for w in schedule.finished(d, Instant::now()) {
+/// Applies one download report: warnings, the bar, and the announcement of a landed chunk.
+fn apply(link: &mut TrackerLink, schedule: &mut DownloadSchedule, shared: &Shared, d: Report) {
+    let (landed, warnings) = schedule.finished(d, Instant::now());
+    for w in warnings {
         shared.warn(&w);
     }
-}
-
-/// The list thread made a batch durable and listed it: serve, count and announce each chunk.
-fn announce_listed(
-    link: &mut TrackerLink,
-    schedule: &mut DownloadSchedule,
-    shared: &Shared,
-    batch: Listed,
-) {
-    for (idx, why) in batch.failed {
-        shared.warn(&format!("chunk {idx}: {why}"));
-        schedule.not_listed(idx);
-    }
-    for (idx, note) in batch.listed {
-        shared.say(&note);
-        shared.hold(idx);
-        schedule.listed(idx);
+    if let Some(idx) = landed {
         if let Some(b) = &shared.bar {
             b.set_position(u64::from(schedule.present()));
         }

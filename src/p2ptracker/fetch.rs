@@ -1,6 +1,5 @@
 //! Fetching one chunk (spec §3.5): connect to a holder, `REQUEST_CHUNK,<idx>` in one write, read
-//! to EOF into `chunk_<idx>.part`, rename it into place and hand it to the list thread
-//! ([`list_writer`](super::list_writer)), which makes it durable and lists it. One download thread per chunk, trying its
+//! to EOF into `chunk_<idx>.part`, land it, list it. One download thread per chunk, trying its
 //! holders in the schedule's order and reporting back to the tracker thread.
 //!
 //! The read wakes every 200 ms ([`WatchedReader`]) so a stopping client ends its downloads within
@@ -11,14 +10,12 @@
 
 use super::client::Shared;
 use super::link::trace_tcp;
-use super::list_writer::Landed;
 use super::schedule::{Failure, Report, Start};
 use super::wire::{self, Holder};
 use crate::core::tcp;
 use crate::core::trace::{self, Direction, Proto};
 use crate::core::transfer::{self, EndCheck, Expect, TransferError, WatchedReader};
 use crossbeam_channel::Sender;
-use std::fs::File;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +32,7 @@ pub fn peer_name(h: &Holder) -> String {
 }
 
 /// Fetches chunk `idx` from one holder into `<folder>/chunk_<idx>` (via `.part`).
-fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<(u64, File), (Failure, String)> {
+fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<u64, (Failure, String)> {
     let refused = |e: io::Error| (Failure::Refused, e.to_string());
     let addr = tcp::resolve_host(&holder.ip, holder.port).map_err(refused)?;
     let mut stream = tcp::connect(addr, CONNECT_TIMEOUT).map_err(|e| {
@@ -78,7 +75,7 @@ fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<(u64, File), (Fai
     let end_check =
         EndCheck::new(&stream, Some(addr), END_CHECK_WITHIN).map_err(|e| other(e.into()))?;
     let mut moved = 0;
-    let received = transfer::receive_file_unsynced(
+    let received = transfer::receive_file(
         &mut src,
         &dest,
         Expect {
@@ -91,7 +88,6 @@ fn fetch(shared: &Shared, idx: u32, holder: &Holder) -> Result<(u64, File), (Fai
     );
     if let Some((local, remote)) = ends {
         let error = received.as_ref().err().map(ToString::to_string);
-        let moved = received.as_ref().map_or(moved, |(n, _)| *n);
         trace::transfer_end(Proto::Tcp, local, remote, &what, moved, error.as_deref());
     }
     received.map_err(other)
@@ -111,13 +107,20 @@ pub fn download(shared: Arc<Shared>, start: Start, done: Sender<Report>) {
             break;
         }
         match fetch(&shared, idx, &h) {
-            Ok((n, file)) => {
-                let note = format!("chunk {idx} received from {} ({n} bytes)", peer_name(&h));
-                if shared.landing.send(Landed { idx, file, note }).is_ok() {
+            Ok(n) => match shared.land(idx) {
+                Ok(()) => {
+                    shared.say(&format!(
+                        "chunk {idx} received from {} ({n} bytes)",
+                        peer_name(&h)
+                    ));
                     report.delivered = Some((h, n));
+                    break;
                 }
-                break;
-            }
+                Err(e) => {
+                    shared.warn(&format!("chunk {idx}: cannot update the chunk list: {e}"));
+                    break;
+                }
+            },
             Err((why, text)) => {
                 log::debug!("chunk {idx} from {}: {text}", peer_name(&h));
                 report.failures.push((h, why));

@@ -89,11 +89,6 @@ pub struct DownloadSchedule {
     missing: BTreeSet<u32>,
     ready: BTreeMap<u32, Vec<Holder>>,
     in_flight: HashSet<u32>,
-    /// Delivered and renamed into place, waiting to be made durable and listed.
-    landing: HashSet<u32>,
-    /// The list thread can answer before the download's report comes in (two senders): a
-    /// chunk it could not list while its report was still on the way.
-    unlisted_early: HashSet<u32>,
     busy: HashMap<Holder, usize>,
     backoff: HashMap<Holder, Backoff>,
     fetched: u32,
@@ -108,8 +103,6 @@ impl DownloadSchedule {
             missing,
             ready: BTreeMap::new(),
             in_flight: HashSet::new(),
-            landing: HashSet::new(),
-            unlisted_early: HashSet::new(),
             busy: HashMap::new(),
             backoff: HashMap::new(),
             fetched: 0,
@@ -121,7 +114,7 @@ impl DownloadSchedule {
         self.total
     }
 
-    /// Chunks present (listed) now.
+    /// Chunks present now.
     pub fn present(&self) -> u32 {
         self.total - self.missing.len() as u32
     }
@@ -144,18 +137,13 @@ impl DownloadSchedule {
         self.missing
             .iter()
             .copied()
-            .filter(|i| {
-                !self.in_flight.contains(i)
-                    && !self.ready.contains_key(i)
-                    && !self.landing.contains(i)
-            })
+            .filter(|i| !self.in_flight.contains(i) && !self.ready.contains_key(i))
             .collect()
     }
 
     /// The tracker named these holders (ourselves already removed) for a missing chunk.
     pub fn learned(&mut self, idx: u32, holders: Vec<Holder>) {
-        let busy = self.in_flight.contains(&idx) || self.landing.contains(&idx);
-        if !holders.is_empty() && self.missing.contains(&idx) && !busy {
+        if !holders.is_empty() && self.missing.contains(&idx) && !self.in_flight.contains(&idx) {
             self.ready.insert(idx, holders);
         }
     }
@@ -218,9 +206,9 @@ impl DownloadSchedule {
         }
     }
 
-    /// Applies one download report; a delivered chunk waits for [`DownloadSchedule::listed`].
-    /// Returns the warnings to show (a refusing holder's first refusal only).
-    pub fn finished(&mut self, report: Report, now: Instant) -> Vec<String> {
+    /// Applies one download report. Returns the chunk to announce if it landed, and the
+    /// warnings to show (a refusing holder's first refusal only).
+    pub fn finished(&mut self, report: Report, now: Instant) -> (Option<u32>, Vec<String>) {
         self.in_flight.remove(&report.idx);
         self.release(&report.first);
         let mut warnings = Vec::new();
@@ -238,34 +226,16 @@ impl DownloadSchedule {
             }
         }
         let Some((from, bytes)) = report.delivered else {
-            return warnings;
+            return (None, warnings);
         };
         if let Some(b) = self.backoff.get_mut(&from) {
             b.until = now;
             b.delay = BACKOFF_FIRST;
         }
+        self.missing.remove(&report.idx);
+        self.fetched += 1;
         self.bytes_fetched += bytes;
-        // Listed already (its list batch overtook this report), or failed to list: no wait.
-        if !self.unlisted_early.remove(&report.idx) && self.missing.contains(&report.idx) {
-            self.landing.insert(report.idx);
-        }
-        warnings
-    }
-
-    /// A landed chunk is durable and listed: present from now on (announce it). May come
-    /// before the download's report.
-    pub fn listed(&mut self, idx: u32) {
-        self.landing.remove(&idx);
-        if self.missing.remove(&idx) {
-            self.fetched += 1;
-        }
-    }
-
-    /// A landed chunk could not be listed: it is missing again. May come before the report.
-    pub fn not_listed(&mut self, idx: u32) {
-        if !self.landing.remove(&idx) && self.in_flight.contains(&idx) {
-            self.unlisted_early.insert(idx);
-        }
+        (Some(report.idx), warnings)
     }
 
     /// Records a refusal; the first one of a holder is worth a warning.
@@ -366,49 +336,11 @@ mod tests {
         assert!((2..=3).contains(&on_7001), "{firsts:?}");
         assert!(s.next_starts(now).is_empty());
         assert!(s.to_query().is_empty(), "three wait for a slot");
-        let warnings = s.finished(report(6, 7001, &[], Some(7001)), now);
+        let (landed, warnings) = s.finished(report(6, 7001, &[], Some(7001)), now);
+        assert_eq!(landed, Some(6));
         assert!(warnings.is_empty());
         assert_eq!(s.next_starts(now).len(), 1);
-        assert_eq!(s.present(), 0, "present once listed");
-        assert!(
-            s.to_query().is_empty(),
-            "a landing chunk is not asked about"
-        );
-        s.listed(6);
         assert_eq!(s.present(), 1);
-    }
-
-    #[test]
-    fn a_chunk_that_could_not_be_listed_is_asked_about_again() {
-        let now = Instant::now();
-        let mut s = DownloadSchedule::new(1, [1].into());
-        s.learned(1, vec![h(7001)]);
-        s.next_starts(now);
-        s.finished(report(1, 7001, &[], Some(7001)), now);
-        assert!(s.to_query().is_empty() && !s.complete());
-        s.not_listed(1);
-        assert_eq!(s.to_query(), vec![1]);
-        s.learned(1, vec![h(7001)]);
-        s.next_starts(now);
-        s.finished(report(1, 7001, &[], Some(7001)), now);
-        s.listed(1);
-        assert!(s.complete());
-        assert_eq!(s.fetched(), 1);
-    }
-
-    #[test]
-    fn a_list_answer_that_overtakes_the_download_report_is_not_lost() {
-        let now = Instant::now();
-        let mut s = DownloadSchedule::new(2, [1, 2].into());
-        s.learned(1, vec![h(7001)]);
-        s.learned(2, vec![h(7001)]);
-        s.next_starts(now);
-        s.listed(1);
-        s.not_listed(2);
-        s.finished(report(1, 7001, &[], Some(7001)), now);
-        s.finished(report(2, 7001, &[], Some(7001)), now);
-        assert_eq!(s.present(), 1);
-        assert_eq!(s.to_query(), vec![2]);
     }
 
     #[test]
@@ -418,10 +350,11 @@ mod tests {
         s.learned(1, vec![h(7001)]);
         let start = s.next_starts(now);
         assert_eq!(s.to_query(), vec![2]);
-        let warnings = s.finished(
+        let (landed, warnings) = s.finished(
             report(1, 7001, &[(7001, Failure::Other("reset".into()))], None),
             now,
         );
+        assert_eq!(landed, None);
         assert_eq!(warnings, vec!["chunk 1 from localhost:7001 failed: reset"]);
         assert_eq!(s.to_query(), vec![1, 2]);
         assert_eq!(start[0].holders, vec![h(7001)]);
@@ -439,7 +372,7 @@ mod tests {
             h(7009),
             "rotation by idx 1 starts at 7009"
         );
-        let w = s.finished(report(1, 7009, &[(7009, Failure::Refused)], Some(7001)), t0);
+        let (_, w) = s.finished(report(1, 7009, &[(7009, Failure::Refused)], Some(7001)), t0);
         assert_eq!(w.len(), 1, "{w:?}");
         // Backed off: new downloads leave it out, other holders first.
         s.learned(2, vec![h(7009), h(7001)]);
@@ -456,7 +389,7 @@ mod tests {
         s.learned(3, vec![h(7009)]);
         let starts = s.next_starts(later);
         assert_eq!(starts[0].holders, vec![h(7009)]);
-        let w = s.finished(report(3, 7009, &[(7009, Failure::Refused)], None), later);
+        let (_, w) = s.finished(report(3, 7009, &[(7009, Failure::Refused)], None), later);
         assert!(w.is_empty());
         s.learned(3, vec![h(7009)]);
         assert!(
