@@ -2560,3 +2560,36 @@ fn idle_connections_to_a_client_do_not_delay_a_good_chunk_request() {
         }
     }
 }
+
+#[test]
+fn after_kill_9_at_any_moment_every_listed_chunk_is_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_t, tport) = start_tracker(tmp.path());
+    let size = |_| 256 * 1024;
+    let total = 40;
+    let all: Vec<u32> = (1..=total).collect();
+    let seed = make_folder(tmp.path(), "seed", total, &all, size);
+    let leech = make_folder(tmp.path(), "leech", total, &[], size);
+    let (_s, _) = start_client(tmp.path(), &seed, "S", tport, 0, &[]);
+    for round in 0..6u64 {
+        let (mut c, _) = start_client(tmp.path(), &leech, "L", tport, 0, &[]);
+        thread::sleep(Duration::from_millis(30 + round * 40));
+        c.kill(); // SIGKILL
+        let list = std::fs::read_to_string(leech.join("local_chunks.txt")).unwrap();
+        for line in list.lines() {
+            let (idx, name) = line.split_once(',').unwrap();
+            if name == "LASTCHUNK" {
+                continue;
+            }
+            let idx: u32 = idx.parse().unwrap();
+            assert_eq!(
+                std::fs::read(leech.join(name)).unwrap(),
+                chunk_data(idx, size(idx)),
+                "round {round}: listed chunk {idx} is not whole"
+            );
+        }
+    }
+    let (mut c, _) = start_client(tmp.path(), &leech, "L", tport, 0, &["--exit-when-complete"]);
+    assert_eq!(c.wait_exit(30), Some(0), "{}", c.stderr.text());
+    assert_complete(&leech, total, size);
+}
