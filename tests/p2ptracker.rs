@@ -2291,10 +2291,7 @@ fn split_writes_layouts_and_join_reassembles_and_checks_completeness() {
         ],
     );
     assert_eq!(j.wait_exit(10), Some(1));
-    assert!(j
-        .stderr
-        .text()
-        .contains("2 of 4 chunks missing (chunk 2, 4)"));
+    j.wait_stderr("2 of 4 chunks missing (chunk 2, 4)", 5);
     assert!(!out.exists());
     // A swarm of the two folders completes; then join gives the file back.
     let (_t, tport) = start_tracker(tmp.path());
