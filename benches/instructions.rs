@@ -91,12 +91,10 @@ fn run_op(op: &str, n: u64) -> Result<(), Box<dyn std::error::Error>> {
 /// A tracker in this process, one client: 100 chunks announced by 4 holders, then `n` questions,
 /// each answered before the next is asked.
 fn tracker_where_chunk(n: u64) -> Result<(), Box<dyn std::error::Error>> {
-    use peershare::core::event_log::EventLog;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let shutdown = Shutdown::new();
-    let tracker =
-        peershare::p2ptracker::tracker::start(listener, shutdown.clone(), EventLog::disabled())?;
+    let tracker = peershare::p2ptracker::tracker::start(Default::default(), listener, &shutdown)?;
     let mut s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
     let mut announce = String::new();

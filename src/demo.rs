@@ -9,12 +9,14 @@
 use crate::core::chunking;
 use crate::core::digest;
 use crate::core::event_log::EventLog;
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
 use crate::p2ptracker::client::{self, ClientConfig, Outcome};
+use crate::p2ptracker::layout::{self, Layout};
 use crate::p2ptracker::tracker;
 use rand::rngs::StdRng;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -22,19 +24,28 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// Largest `--size`, in MiB.
+pub const MAX_SIZE_MIB: u64 = 64 * 1024;
+/// Largest `--chunk-size`, in bytes (1 GiB).
+pub const MAX_CHUNK_SIZE: u64 = 1 << 30;
+/// Most clients in one demo (each is several threads).
+pub const MAX_PEERS: usize = 64;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Folder whose files are shared.
     #[arg(long, default_value = "dir")]
     pub dir: PathBuf,
     /// Generate one random file of this many MiB instead of using --dir.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_SIZE_MIB))]
     pub size: Option<u64>,
     /// Chunk size in bytes.
-    #[arg(long = "chunk-size", default_value_t = 64 * 1024)]
+    #[arg(long = "chunk-size", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_CHUNK_SIZE))]
     pub chunk_size: u64,
     /// Number of clients.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=MAX_PEERS as u64))]
     pub peers: usize,
     /// Seed of the random holdings (and the random file).
     #[arg(long, default_value_t = 4119)]
@@ -106,7 +117,8 @@ pub struct Report {
 
 impl Swarm {
     /// Cuts `sources` into `chunk_size` chunks under `work/source` and gives each of `peers`
-    /// clients a random subset in `work/peer<i>`; every chunk has at least one holder.
+    /// clients (at least 2) a random subset in `work/peer<i>`; every chunk has at least one
+    /// holder.
     pub fn build(
         work: &Path,
         sources: &[PathBuf],
@@ -114,7 +126,12 @@ impl Swarm {
         peers: usize,
         seed: u64,
     ) -> Result<Swarm, SwarmError> {
-        let peers = peers.max(2);
+        if peers < 2 || chunk_size == 0 {
+            return Err(SwarmError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a swarm needs at least 2 peers and chunks of at least 1 byte",
+            )));
+        }
         let src_dir = work.join("source");
         std::fs::create_dir_all(&src_dir)?;
         let mut chunks: Vec<(u32, PathBuf, u64)> = Vec::new();
@@ -129,17 +146,8 @@ impl Swarm {
                 .map_or_else(|| work.to_path_buf(), Path::to_path_buf);
             return Err(SwarmError::NoChunks(from));
         }
-        let mut rng = StdRng::seed_from_u64(seed);
         let n = chunks.len();
-        let mut holds = vec![vec![false; n]; peers];
-        for c in 0..n {
-            holds[rng.gen_range(0..peers)][c] = true;
-            for p in holds.iter_mut() {
-                if rng.gen_bool(0.25) {
-                    p[c] = true;
-                }
-            }
-        }
+        let holds = layout::assign(Layout::Random, n, peers, seed);
         let mut clients = Vec::new();
         let mut bytes_needed = 0;
         let mut initial_entries = 0;
@@ -182,29 +190,32 @@ impl Swarm {
         let log = EventLog::open(&log_path)?;
         let shutdown = Shutdown::new();
         let listener = tcp::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-        let tracker = tracker::start(listener, shutdown.clone(), log.clone())?;
+        let tracker = tracker::start(
+            tracker::TrackerConfig {
+                log: log.clone(),
+                ..Default::default()
+            },
+            listener,
+            &shutdown,
+        )?;
         let (gate_open, gate) = crossbeam_channel::bounded::<()>(0);
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        // The clients' threads: each runs one client and hands back its result.
+        let rt = Runtime::new("p2ptracker", "p2ptracker-demo", &shutdown);
         let start = Instant::now();
         let mut threads = Vec::new();
-        for (name, folder) in &self.clients {
-            let config = ClientConfig {
-                folder: folder.clone(),
-                name: name.clone(),
-                tracker: tracker.local_addr(),
-                pace: Duration::ZERO,
-                exit_when_complete: false,
-                log: log.clone(),
-                verbose: false,
-                start_gate: Some(gate.clone()),
-                on_complete: Some(done_tx.clone()),
-            };
+        for (i, (name, folder)) in self.clients.iter().enumerate() {
+            let mut config = ClientConfig::new(folder.clone(), name, tracker.local_addr());
+            config.pace = Duration::ZERO;
+            config.log = log.clone();
+            config.start_gate = Some(gate.clone());
+            config.on_complete = Some(done_tx.clone());
             let listener = tcp::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-            let stop = shutdown.clone();
+            let stop = rt.shutdown().clone();
             let name = name.clone();
-            threads.push(std::thread::spawn(move || {
-                (name, client::run(config, listener, stop))
-            }));
+            threads.push(rt.spawn_owned(&format!("demo-{}", i + 1), move || {
+                (name, client::run(config, listener, &stop))
+            })?);
         }
         // Open the gate once the tracker has every initial announcement (or after 10 s).
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -220,17 +231,23 @@ impl Swarm {
             }
         }
         let elapsed = start.elapsed();
-        shutdown.trigger();
+        rt.shutdown().trigger();
         let mut outcomes = Vec::new();
+        let mut failure = None;
         for t in threads {
-            let (name, result) = t
-                .join()
-                .map_err(|_| SwarmError::Io(io::Error::other("a client thread panicked")))?;
+            let Ok((name, result)) = t.join() else {
+                failure.get_or_insert(SwarmError::Io(io::Error::other("a client thread panicked")));
+                continue;
+            };
             match result {
                 Ok(o) if o.complete => outcomes.push((name, o)),
-                Ok(_) => return Err(SwarmError::Incomplete(name)),
-                Err(e) => return Err(SwarmError::Client(name, e)),
+                Ok(_) => drop(failure.get_or_insert(SwarmError::Incomplete(name))),
+                Err(e) => drop(failure.get_or_insert(SwarmError::Client(name, e))),
             }
+        }
+        rt.stop(STOP_BOUND);
+        if let Some(e) = failure {
+            return Err(e);
         }
         drop(tracker);
         self.verify()?;
@@ -294,11 +311,49 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// Removes what an earlier demo left in `work` (chunk folders, the log, the random file), so a
+/// reused `--work-dir` starts clean; other files there are left alone.
+fn clear_earlier_run(work: &Path) -> io::Result<()> {
+    let Ok(listing) = std::fs::read_dir(work) else {
+        return Ok(());
+    };
+    for entry in listing.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours_dir = name == "source"
+            || name
+                .strip_prefix("peer")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if ours_dir && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else if name == "logs.log" || name == "random.bin" {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 fn demo(args: &Args) -> Result<(), SwarmError> {
     let work = match &args.work_dir {
         Some(w) => w.clone(),
         None => std::env::temp_dir().join(format!("peershare-demo-{}", std::process::id())),
     };
+    let created = !work.exists();
+    let result = clear_earlier_run(&work)
+        .map_err(SwarmError::from)
+        .and_then(|()| demo_in(args, &work));
+    if result.is_err() {
+        // A failed demo leaves nothing behind: the whole dir if we made it, else our part.
+        let _ = if created {
+            std::fs::remove_dir_all(&work)
+        } else {
+            clear_earlier_run(&work)
+        };
+    }
+    result
+}
+
+fn demo_in(args: &Args, work: &Path) -> Result<(), SwarmError> {
+    let work = work.to_path_buf();
     std::fs::create_dir_all(&work)?;
     let files = sources(args, &work)?;
     if files.is_empty() {
@@ -314,7 +369,7 @@ fn demo(args: &Args) -> Result<(), SwarmError> {
         files.len(),
         mib(shared),
         args.chunk_size,
-        args.peers.max(2),
+        args.peers,
         work.display()
     );
     let swarm = Swarm::build(&work, &files, args.chunk_size, args.peers, args.seed)?;

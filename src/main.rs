@@ -39,7 +39,22 @@ enum System {
 }
 
 /// Long flags the specs spell with one dash (`-folder`, `-node_id`); clap wants two.
-const SINGLE_DASH_LONG: &[&str] = &["-folder", "-transfer_port", "-name", "-node_id"];
+const SINGLE_DASH_LONG: &[&str] = &[
+    "-folder",
+    "-transfer_port",
+    "-name",
+    "-node_id",
+    // The rest of P2PTracker++'s options, so `-tracker` works like `--tracker` (issue 13).
+    "-tracker",
+    "-pace-ms",
+    "-exit-when-complete",
+    "-linger",
+    "-port",
+    "-max-connections",
+    "-bind",
+    "-advertise",
+    "-trace",
+];
 
 fn normalize(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     args.map(|a| match a.to_str() {

@@ -549,9 +549,17 @@ impl FakePeer {
             PeerMode::HalfThenReset(_) => unreachable!(),
         }
         let _ = s.shutdown(Shutdown::Write);
+        // A peershare client sends one probe byte after EOF, then closes (the end check).
         let mut rest = [0u8; 64];
-        if let Ok(0) = s.read(&mut rest) {
-            st.eofs.fetch_add(1, Ordering::SeqCst);
+        loop {
+            match s.read(&mut rest) {
+                Ok(0) => {
+                    st.eofs.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
         }
     }
 
@@ -1471,7 +1479,10 @@ fn client_usage_errors_exit_2_and_unusable_folders_exit_1_with_one_error_line() 
         assert_eq!(p.wait_exit(10), Some(code), "{args:?}");
         thread::sleep(Duration::from_millis(100));
         let err = p.stderr.text();
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        // Usage errors show clap's whole message (error line, usage tip); others one line.
+        if code == 1 {
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        }
         assert!(err.starts_with("error: "), "{args:?}: {err}");
     }
 }
@@ -1935,4 +1946,647 @@ fn clients_reconnect_reannounce_and_finish_after_the_tracker_restarts_on_the_sam
         p.wait_stdout(&all_present(3), 60);
         assert_complete(folder, 3, default_size);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hardening and everyday use (issues 13, 14, 15, 17)
+// ---------------------------------------------------------------------------------------------
+
+/// Names of this process's threads that start with `prefix` (Linux shows 15 bytes of a name),
+/// the main thread (named after the test binary) left out.
+fn threads_named(prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let me = std::process::id().to_string();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        if task.file_name().to_string_lossy() == me {
+            continue;
+        }
+        if let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) {
+            if comm.trim_end().starts_with(prefix) {
+                names.push(comm.trim_end().to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn tracker_caps_connections_logs_once_and_serves_again_when_one_closes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = Proc::start(
+        tmp.path(),
+        &[
+            "p2ptracker",
+            "tracker",
+            "--port",
+            "0",
+            "-max-connections",
+            "3",
+        ],
+    );
+    let port = listen_port(&t);
+    let mut held: Vec<Raw> = (0..3).map(|_| Raw::connect(port)).collect();
+    for (k, c) in held.iter_mut().enumerate() {
+        assert_eq!(
+            c.ask(&format!("{}", k + 1)),
+            format!("CHUNK_LOCATION_UNKNOWN,{}", k + 1)
+        );
+    }
+    // Beyond the cap a connection is closed at once, without an answer.
+    for _ in 0..5 {
+        let mut extra = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _ = extra.write_all(b"WHERE_CHUNK,1");
+        extra
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        // Closed at once without an answer: EOF, or a reset for the unread question.
+        match extra.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("expected the connection closed, got {other:?}"),
+        }
+    }
+    let err = t.wait_stderr("connections open (--max-connections)", 10);
+    assert_eq!(
+        err.matches("connections open (--max-connections)").count(),
+        1,
+        "{err}"
+    );
+    drop(held.pop());
+    let mut again = None;
+    wait_for("a slot frees", 10, || {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _ = c.write_all(b"WHERE_CHUNK,9");
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                again = Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+                true
+            }
+            _ => false,
+        }
+    });
+    assert_eq!(again.unwrap(), "CHUNK_LOCATION_UNKNOWN,9");
+    t.kill();
+}
+
+#[test]
+fn tracker_numeric_options_are_validated_with_their_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (vec!["--max-connections", "0"], "--max-connections"),
+        (vec!["--max-connections", "100001"], "1..=100000"),
+        (vec!["--port", "65536"], "--port"),
+        (vec!["--bind", "nowhere"], "--bind"),
+    ] {
+        let mut all = vec!["p2ptracker", "tracker"];
+        all.extend(args.iter().copied());
+        let mut p = Proc::start(tmp.path(), &all);
+        assert_eq!(p.wait_exit(10), Some(2), "{all:?}");
+        let err = p.wait_stderr("error: ", 5);
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("error: ") && first.contains(needle),
+            "{all:?}: {err}"
+        );
+    }
+    assert!(!tmp.path().join("logs.log").exists());
+}
+
+#[test]
+fn tracker_caps_the_unknown_reply_to_a_huge_index_at_1024_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_t, port) = start_tracker(tmp.path());
+    let mut c = Raw::connect(port);
+    let reply = c.ask(&"9".repeat(5000));
+    assert_eq!(reply.len(), 1024);
+    assert!(reply.starts_with("CHUNK_LOCATION_UNKNOWN,999"));
+    assert_eq!(
+        c.ask("1"),
+        "CHUNK_LOCATION_UNKNOWN,1",
+        "the connection stays usable"
+    );
+}
+
+#[test]
+fn tracker_ignores_announced_addresses_that_are_not_host_names_or_ips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut t, port) = start_tracker(tmp.path());
+    let mut c = Raw::connect(port);
+    c.announce(1, "1.2.3.4;rm", 7001);
+    c.send("\n");
+    c.announce(1, "\0", 7002);
+    c.send("\n");
+    c.announce(1, "lab-pc-7.example.edu", 7003);
+    c.send("\n");
+    c.announce(1, "10.0.0.2", 7004);
+    assert_eq!(
+        c.ask("1"),
+        "GET_CHUNK_FROM,1,lab-pc-7.example.edu,7003,10.0.0.2,7004"
+    );
+    let err = t.wait_stderr("neither a host name nor an IP address", 10);
+    assert!(err.contains("1.2.3.4;rm"), "{err}");
+    t.kill();
+}
+
+#[test]
+fn client_refuses_a_folder_another_client_is_using() {
+    let ft = FakeTracker::start(|i, _| unknown(i));
+    let (tmp, folder) = client_dir(2, &[1]);
+    let (mut first, _) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
+    let f = folder.to_str().unwrap();
+    let tracker = format!("127.0.0.1:{}", ft.port);
+    let mut second = Proc::start(
+        tmp.path(),
+        &[
+            "p2ptracker",
+            "client",
+            "-folder",
+            f,
+            "-transfer_port",
+            "0",
+            "-name",
+            "c2",
+            "-tracker",
+            &tracker,
+        ],
+    );
+    assert_eq!(second.wait_exit(10), Some(1));
+    let err = second.stderr.text();
+    assert!(
+        err.contains(&format!(
+            "error: folder {f} is in use by another client (pid {})",
+            first.child.id()
+        )),
+        "{err}"
+    );
+    first.interrupt();
+    assert_eq!(first.wait_exit(10), Some(0));
+    assert!(!folder.join(".peershare.lock").exists(), "removed on exit");
+    // A killed client's lock dies with it.
+    let (mut third, _) = start_client(tmp.path(), &folder, "c3", ft.port, 0, &[]);
+    third.kill();
+    let (mut fourth, _) = start_client(tmp.path(), &folder, "c4", ft.port, 0, &[]);
+    fourth.interrupt();
+    assert_eq!(fourth.wait_exit(10), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(folder.join("local_chunks.txt")).unwrap(),
+        "1,chunk_1\n2,LASTCHUNK\n"
+    );
+}
+
+#[test]
+fn client_warns_once_about_a_dead_holder_and_fetches_from_the_live_one() {
+    let live = FakePeer::start(serving(default_size));
+    let dead = free_tcp_port();
+    let lp = live.port;
+    // Dead holder listed first for every chunk, as a tracker keeps holders that left.
+    let ft = FakeTracker::start(move |i, _| holders(i, &[dead, lp]));
+    let (tmp, folder) = client_dir(12, &[]);
+    let (mut c, _) = start_client(
+        tmp.path(),
+        &folder,
+        "c1",
+        ft.port,
+        0,
+        &["--exit-when-complete"],
+    );
+    assert_eq!(c.wait_exit(30), Some(0), "{}", c.stderr.text());
+    assert_complete(&folder, 12, default_size);
+    let err = c.stderr.text();
+    let refusal = format!("localhost:{dead} refused a connection");
+    assert_eq!(err.matches(&refusal).count(), 1, "{err}");
+    assert!(
+        !err.contains(&format!("from localhost:{dead} failed")),
+        "no per-chunk warning for the dead holder: {err}"
+    );
+}
+
+#[test]
+fn every_client_option_takes_one_dash_and_help_shows_the_assignments_names() {
+    let ft = FakeTracker::start(|i, _| unknown(i));
+    let (tmp, folder) = client_dir(1, &[1]);
+    let f = folder.to_str().unwrap();
+    let tracker = format!("127.0.0.1:{}", ft.port);
+    let mut c = Proc::start(
+        tmp.path(),
+        &[
+            "p2ptracker",
+            "client",
+            "-folder",
+            f,
+            "-transfer_port",
+            "0",
+            "-name",
+            "c1",
+            "-tracker",
+            &tracker,
+            "-pace-ms",
+            "0",
+            "-exit-when-complete",
+            "-linger",
+            "0",
+            "-bind",
+            "127.0.0.1",
+            "-advertise",
+            "localhost",
+        ],
+    );
+    assert_eq!(c.wait_exit(10), Some(0), "{}", c.stderr.text());
+    let mut h = Proc::start(tmp.path(), &["p2ptracker", "client", "--help"]);
+    assert_eq!(h.wait_exit(10), Some(0));
+    let help = h.stdout.text();
+    assert!(
+        help.contains("-folder <path> -transfer_port <port> -name <name>"),
+        "{help}"
+    );
+    for bad in [
+        vec!["-pace-ms", "60001"],
+        vec!["-linger", "5"], // without -exit-when-complete
+        vec!["-advertise", "a;b"],
+    ] {
+        let mut args = vec![
+            "p2ptracker",
+            "client",
+            "-folder",
+            f,
+            "-transfer_port",
+            "0",
+            "-name",
+            "c1",
+        ];
+        args.extend(bad.iter().copied());
+        let mut p = Proc::start(tmp.path(), &args);
+        assert_eq!(p.wait_exit(10), Some(2), "{args:?}");
+        assert!(
+            p.wait_stderr("error: ", 5).starts_with("error: "),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn client_lingers_after_completion_then_exits_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_t, tport) = start_tracker(tmp.path());
+    let a = make_folder(tmp.path(), "a", 2, &[1, 2], default_size);
+    let b = make_folder(tmp.path(), "b", 2, &[], default_size);
+    let (mut ca, _) = start_client(
+        tmp.path(),
+        &a,
+        "A",
+        tport,
+        0,
+        &["--exit-when-complete", "--linger", "60"],
+    );
+    ca.wait_stdout("for 60 s more", 10);
+    // A is complete from the start but still serves: B joins later and finishes.
+    let (mut cb, _) = start_client(tmp.path(), &b, "B", tport, 0, &["--exit-when-complete"]);
+    assert_eq!(cb.wait_exit(30), Some(0), "{}", cb.stderr.text());
+    assert_complete(&b, 2, default_size);
+    thread::sleep(Duration::from_millis(300));
+    assert!(ca.child.try_wait().unwrap().is_none(), "still lingering");
+    ca.interrupt();
+    assert_eq!(ca.wait_exit(10), Some(0));
+}
+
+#[test]
+fn split_writes_layouts_and_join_reassembles_and_checks_completeness() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("movie.bin");
+    let data = pseudo_random(100_000, 5);
+    std::fs::write(&src, &data).unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut p = Proc::start(
+        tmp.path(),
+        &[
+            "p2ptracker",
+            "split",
+            src.to_str().unwrap(),
+            "--chunks",
+            "4",
+            "--into",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--layout",
+            "round-robin",
+        ],
+    );
+    assert_eq!(p.wait_exit(10), Some(0), "{}", p.stderr.text());
+    assert_eq!(
+        std::fs::read_to_string(b.join("local_chunks.txt")).unwrap(),
+        "2,chunk_2\n4,chunk_4\n4,LASTCHUNK\n"
+    );
+    let out = tmp.path().join("out.bin");
+    let mut j = Proc::start(
+        tmp.path(),
+        &[
+            "p2ptracker",
+            "join",
+            a.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(j.wait_exit(10), Some(1));
+    j.wait_stderr("2 of 4 chunks missing (chunk 2, 4)", 5);
+    assert!(!out.exists());
+    // A swarm of the two folders completes; then join gives the file back.
+    let (_t, tport) = start_tracker(tmp.path());
+    let (cb, _) = start_client(tmp.path(), &b, "B", tport, 0, &[]);
+    let (mut ca, _) = start_client(tmp.path(), &a, "A", tport, 0, &["--exit-when-complete"]);
+    assert_eq!(ca.wait_exit(30), Some(0), "{}", ca.stderr.text());
+    cb.interrupt();
+    let mut j = Proc::start(
+        tmp.path(),
+        &[
+            "p2ptracker",
+            "join",
+            a.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(j.wait_exit(10), Some(0), "{}", j.stderr.text());
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    let mut bad = Proc::start(
+        tmp.path(),
+        &[
+            "p2ptracker",
+            "split",
+            src.to_str().unwrap(),
+            "--chunks",
+            "0",
+            "--into",
+            "x",
+        ],
+    );
+    assert_eq!(bad.wait_exit(10), Some(2));
+    assert!(!tmp.path().join("x").exists());
+}
+
+#[test]
+fn tracker_and_client_in_process_leave_no_thread_behind_when_stopped() {
+    use peershare::core::shutdown::Shutdown as Stop;
+    use peershare::p2ptracker::{client, tracker};
+    let stop = Stop::new();
+    let t = tracker::start(
+        tracker::TrackerConfig::default(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        &stop,
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let full = make_folder(tmp.path(), "full", 3, &[1, 2, 3], default_size);
+    let empty = make_folder(tmp.path(), "empty", 3, &[], default_size);
+    let mut seeder = client::ClientConfig::new(full, "S", t.local_addr());
+    seeder.pace = Duration::ZERO;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut leecher = client::ClientConfig::new(empty.clone(), "L", t.local_addr());
+    leecher.pace = Duration::ZERO;
+    leecher.on_complete = Some(tx);
+    let (s_stop, l_stop) = (stop.clone(), stop.clone());
+    let s_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = thread::spawn(move || client::run(seeder, s_listener, &s_stop));
+    let l = thread::spawn(move || client::run(leecher, l_listener, &l_stop));
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the leecher completes");
+    assert!(!threads_named("p2ptracker-").is_empty());
+    stop.trigger();
+    assert!(s.join().unwrap().is_ok());
+    assert!(l.join().unwrap().unwrap().complete);
+    drop(t);
+    assert_complete(&empty, 3, default_size);
+    assert_eq!(threads_named("p2ptracker-"), Vec::<String>::new());
+}
+
+#[test]
+fn client_bound_to_an_ip_answers_there_and_advertises_the_given_address() {
+    let ft = FakeTracker::start(|i, _| unknown(i));
+    let (tmp, folder) = client_dir(2, &[1]);
+    let tracker = format!("127.0.0.1:{}", ft.port);
+    let mut c = Proc::start(
+        tmp.path(),
+        &[
+            "p2ptracker",
+            "client",
+            "-folder",
+            folder.to_str().unwrap(),
+            "-transfer_port",
+            "0",
+            "-name",
+            "c1",
+            "-tracker",
+            &tracker,
+            "-pace-ms",
+            "0",
+            "-bind",
+            "127.0.0.2",
+            "-advertise",
+            "127.0.0.2",
+        ],
+    );
+    let text = c.wait_stderr("listening on 127.0.0.2:", 10);
+    let rest = &text[text.find("listening on 127.0.0.2:").unwrap() + 23..];
+    let port: u16 = rest
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap();
+    let mut s = TcpStream::connect(("127.0.0.2", port)).unwrap();
+    s.write_all(b"REQUEST_CHUNK,1").unwrap();
+    assert_eq!(read_all_lenient(&mut s, 8), chunk_data(1, default_size(1)));
+    drop(s);
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "not on 127.0.0.1"
+    );
+    wait_for("the announcement", 10, || {
+        ft.texts()
+            .contains(&format!("LOCAL_CHUNKS,1,127.0.0.2,{port}"))
+    });
+    c.interrupt();
+    assert_eq!(c.wait_exit(10), Some(0));
+}
+
+#[test]
+fn trace_lines_parse_carry_their_fields_and_match_the_messages_sent() {
+    use peershare::core::pyjson::{self, Json};
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("swarm.trace");
+    let tr = trace.to_str().unwrap();
+    let mut t = Proc::start(
+        tmp.path(),
+        &["p2ptracker", "tracker", "--port", "0", "-trace", tr],
+    );
+    let tport = listen_port(&t);
+    let a = make_folder(tmp.path(), "a", 3, &[1, 2, 3], default_size);
+    let b = make_folder(tmp.path(), "b", 3, &[], default_size);
+    let (mut ca, _) = start_client(tmp.path(), &a, "A", tport, 0, &["-trace", tr]);
+    ca.wait_stderr("connected to tracker", 10);
+    let (mut cb, _) = start_client(
+        tmp.path(),
+        &b,
+        "B",
+        tport,
+        0,
+        &["-trace", tr, "--exit-when-complete"],
+    );
+    assert_eq!(cb.wait_exit(30), Some(0), "{}", cb.stderr.text());
+    ca.interrupt();
+    assert_eq!(ca.wait_exit(10), Some(0));
+    t.kill();
+    let log = std::fs::read_to_string(tmp.path().join("logs.log")).unwrap();
+    let count_log = |prefix: &str| log.lines().filter(|l| l.starts_with(prefix)).count();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let v = pyjson::parse(line.as_bytes(), 16).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+        for key in ["t_us", "process", "thread", "kind", "proto"] {
+            assert!(v.get(key).is_some(), "{key} missing in {line}");
+        }
+        lines.push(v);
+    }
+    let s = |v: &Json, k: &str| match v.get(k) {
+        Some(Json::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let count = |process: &str, kind: &str, dir: &str, msg_prefix: &str| {
+        lines
+            .iter()
+            .filter(|v| {
+                s(v, "process") == process
+                    && s(v, "kind") == kind
+                    && s(v, "dir") == dir
+                    && s(v, "msg").starts_with(msg_prefix)
+            })
+            .count()
+    };
+    let tracker = "p2ptracker-tracker";
+    assert_eq!(
+        count(tracker, "message", "recv", "LOCAL_CHUNKS"),
+        count_log("P2PTracker,LOCAL_CHUNKS,")
+    );
+    assert_eq!(
+        count(tracker, "message", "recv", "WHERE_CHUNK"),
+        count_log("P2PTracker,WHERE_CHUNK,")
+    );
+    assert_eq!(
+        count(tracker, "message", "send", "GET_CHUNK_FROM")
+            + count(tracker, "message", "send", "CHUNK_LOCATION_UNKNOWN"),
+        count_log("P2PTracker,GET_CHUNK_FROM,") + count_log("P2PTracker,CHUNK_LOCATION_UNKNOWN,")
+    );
+    let b_role = "p2ptracker-client-B";
+    assert_eq!(
+        count(b_role, "message", "send", "REQUEST_CHUNK"),
+        count_log("B,REQUEST_CHUNK,")
+    );
+    assert_eq!(
+        count(b_role, "message", "send", "WHERE_CHUNK"),
+        count_log("B,WHERE_CHUNK,")
+    );
+    assert_eq!(count(b_role, "transfer_end", "", "chunk "), 3);
+    assert_eq!(
+        count("p2ptracker-client-A", "message", "send", "chunk "),
+        3,
+        "the holder summarises what it sent"
+    );
+    assert!(!text.contains(&String::from_utf8_lossy(&chunk_data(1, 64))[..]));
+}
+
+/// A holder that dies mid-chunk: half the chunk, then its connection and its listener close,
+/// as the kernel closes them for a process killed with `kill -9` (an orderly FIN).
+fn dying_holder(data: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(&data[..data.len() / 2]);
+        drop(s);
+        drop(listener);
+    });
+    port
+}
+
+#[test]
+fn client_never_lists_or_announces_a_chunk_cut_short_by_a_dying_holder() {
+    let dead = dying_holder(chunk_data(2, 256 * 1024));
+    let ft = FakeTracker::start(move |i, _| holders(i, &[dead]));
+    let (tmp, folder) = client_dir(2, &[1]);
+    let (mut c, _) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
+    let err = c.wait_stderr(&format!("chunk 2 from localhost:{dead} failed"), 15);
+    assert!(!folder.join("chunk_2").exists(), "{err}");
+    assert!(part_files(&folder).is_empty());
+    assert_eq!(
+        std::fs::read_to_string(folder.join("local_chunks.txt")).unwrap(),
+        "1,chunk_1\n2,LASTCHUNK\n"
+    );
+    assert!(!ft.texts().iter().any(|t| t.starts_with("LOCAL_CHUNKS,2,")));
+    c.interrupt();
+    assert_eq!(c.wait_exit(10), Some(0));
+}
+
+#[test]
+fn idle_connections_to_a_client_do_not_delay_a_good_chunk_request() {
+    let ft = FakeTracker::start(|i, _| unknown(i));
+    let (tmp, folder) = client_dir(2, &[1]);
+    let (_c, port) = start_client(tmp.path(), &folder, "c1", ft.port, 0, &[]);
+    let idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        raw_request(port, b"REQUEST_CHUNK,1"),
+        chunk_data(1, default_size(1))
+    );
+    // Served while every idle connection still waits (before: after 15 of them timed out).
+    for mut s in idle {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        match s.read(&mut b) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("an idle connection was already given up on: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn after_kill_9_at_any_moment_every_listed_chunk_is_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_t, tport) = start_tracker(tmp.path());
+    let size = |_| 256 * 1024;
+    let total = 40;
+    let all: Vec<u32> = (1..=total).collect();
+    let seed = make_folder(tmp.path(), "seed", total, &all, size);
+    let leech = make_folder(tmp.path(), "leech", total, &[], size);
+    let (_s, _) = start_client(tmp.path(), &seed, "S", tport, 0, &[]);
+    for round in 0..6u64 {
+        let (mut c, _) = start_client(tmp.path(), &leech, "L", tport, 0, &[]);
+        thread::sleep(Duration::from_millis(30 + round * 40));
+        c.kill(); // SIGKILL
+        let list = std::fs::read_to_string(leech.join("local_chunks.txt")).unwrap();
+        for line in list.lines() {
+            let (idx, name) = line.split_once(',').unwrap();
+            if name == "LASTCHUNK" {
+                continue;
+            }
+            let idx: u32 = idx.parse().unwrap();
+            assert_eq!(
+                std::fs::read(leech.join(name)).unwrap(),
+                chunk_data(idx, size(idx)),
+                "round {round}: listed chunk {idx} is not whole"
+            );
+        }
+    }
+    let (mut c, _) = start_client(tmp.path(), &leech, "L", tport, 0, &["--exit-when-complete"]);
+    assert_eq!(c.wait_exit(30), Some(0), "{}", c.stderr.text());
+    assert_complete(&leech, total, size);
 }

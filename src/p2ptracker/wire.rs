@@ -63,7 +63,7 @@ impl fmt::Display for WireError {
                 write!(f, "{keyword} has {got} fields")
             }
             WireError::BadIndex(t) => write!(f, "{t:?} is not a chunk index in 1..={MAX_IDX}"),
-            WireError::BadIp(t) => write!(f, "{t:?} is not a usable ip"),
+            WireError::BadIp(t) => write!(f, "{t:?} is neither a host name nor an IP address"),
             WireError::BadPort(t) => write!(f, "{t:?} is not a port in 1..=65535"),
         }
     }
@@ -90,10 +90,22 @@ pub fn parse_port(text: &str) -> Option<u16> {
         .filter(|p| *p != 0)
 }
 
-fn valid_ip(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 255
-        && !text.bytes().any(|b| b == b',' || b.is_ascii_whitespace())
+/// Whether `text` is an address a peer can dial: an IP literal or a host name (RFC 1123 labels
+/// of letters, digits and `-`, separated by dots, at most 253 bytes). The spec only forbids `,`
+/// and whitespace; anything looser would let `1.2.3.4;rm` or a NUL reach every client.
+pub fn valid_host(text: &str) -> bool {
+    if text.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let name = text.strip_suffix('.').unwrap_or(text);
+    !name.is_empty() && text.len() <= 253 && name.split('.').all(label_ok)
 }
 
 /// Splits raw tracker input into message segments (spec §3.2): on `\n` (dropping `\r`), then
@@ -147,7 +159,7 @@ pub fn parse_request(segment: &[u8]) -> Result<Request, WireError> {
                 });
             }
             let idx = parse_idx(fields[1]).ok_or_else(|| WireError::BadIndex(fields[1].into()))?;
-            if !valid_ip(fields[2]) {
+            if !valid_host(fields[2]) {
                 return Err(WireError::BadIp(fields[2].into()));
             }
             let port = parse_port(fields[3]).ok_or_else(|| WireError::BadPort(fields[3].into()))?;
@@ -210,9 +222,15 @@ pub fn encode_get_chunk_from(idx: u32, holders: &[Holder]) -> (String, usize) {
     (out, used)
 }
 
-/// `CHUNK_LOCATION_UNKNOWN,<idx text>`.
+/// `CHUNK_LOCATION_UNKNOWN,<idx text>`, the echoed text cut so the reply stays within
+/// [`MAX_REPLY`] bytes like every other reply (an invalid index can be any length).
 pub fn encode_unknown(idx_text: &str) -> String {
-    format!("{CHUNK_LOCATION_UNKNOWN},{idx_text}")
+    let room = MAX_REPLY - CHUNK_LOCATION_UNKNOWN.len() - 1;
+    let mut cut = idx_text.len().min(room);
+    while !idx_text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{CHUNK_LOCATION_UNKNOWN},{}", &idx_text[..cut])
 }
 
 /// What a tracker reply said about the chunk just asked for.
@@ -240,7 +258,7 @@ pub fn parse_reply(bytes: &[u8], asked: u32) -> Option<Reply> {
                 .filter_map(|pair| {
                     let port = parse_port(pair[1].trim())?;
                     let ip = pair[0].trim();
-                    valid_ip(ip).then(|| Holder {
+                    valid_host(ip).then(|| Holder {
                         ip: ip.to_string(),
                         port,
                     })
@@ -379,6 +397,63 @@ mod tests {
         for s in split_segments(garbage.as_bytes()) {
             assert!(parse_request(s).is_err());
         }
+    }
+
+    #[test]
+    fn unknown_reply_to_a_huge_index_is_capped_at_1024_bytes() {
+        let digits = "9".repeat(5000);
+        let r = encode_unknown(&digits);
+        assert_eq!(r.len(), MAX_REPLY);
+        assert!(r.starts_with("CHUNK_LOCATION_UNKNOWN,999"));
+        assert_eq!(
+            encode_unknown("é".repeat(600).as_str()).len(),
+            MAX_REPLY - 1
+        );
+    }
+
+    #[test]
+    fn only_host_names_and_ip_literals_are_addresses() {
+        for good in [
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "fe80::1",
+            "lab-pc-07.cs.example.edu",
+            "example.com.",
+            "h1",
+        ] {
+            assert!(valid_host(good), "{good}");
+        }
+        for bad in [
+            "",
+            "1.2.3.4;rm",
+            "\x00",
+            "a b",
+            "-lead",
+            "trail-",
+            "a..b",
+            "under_score",
+            "semi;colon",
+            "../etc",
+            &"a".repeat(64),
+            &format!("{}.com", "a.".repeat(130)),
+        ] {
+            assert!(!valid_host(bad), "{bad:?}");
+        }
+        for seg in [
+            &b"LOCAL_CHUNKS,1,1.2.3.4;rm,7000"[..],
+            b"LOCAL_CHUNKS,1,\x00,7000",
+            b"LOCAL_CHUNKS,1,$(reboot),7000",
+        ] {
+            assert!(
+                matches!(parse_request(seg), Err(WireError::BadIp(_))),
+                "{seg:?}"
+            );
+        }
+        assert_eq!(
+            parse_reply(b"GET_CHUNK_FROM,3,a;b,7001,localhost,7002", 3),
+            Some(Reply::Holders(vec![h("localhost", 7002)]))
+        );
     }
 
     #[test]
