@@ -1,0 +1,17 @@
+//! Real BitTorrent v1 (BEP 3, with BEP 15 and BEP 23 for trackers), proven against aria2,
+//! Transmission and libtorrent: the sixth system, on the same threaded core as the course five.
+//!
+//! - [`bencode`]: strict canonical bencode; raw spans so the info-hash is never re-encoded.
+//! - [`metainfo`]: `.torrent` files, single and multi-file, pieces spanning files; making one
+//!   hashes on the worker pool.
+//! - [`wire`]: handshake, length-prefixed peer messages, bitfields.
+//! - [`cli`]: `peershare bt make|show|tracker|seed|get`.
+//!
+//! Spec choices (where BEP 3 leaves room):
+//! - `make` writes `announce`, `created by` and `info` (`name`, `piece length`, `pieces`,
+//!   `length` or `files`); folder files are sorted by path, empty files kept.
+
+pub mod bencode;
+pub mod cli;
+pub mod metainfo;
+pub mod wire;
