@@ -1,11 +1,15 @@
 //! Command line of `peershare bt make|show|tracker|seed|get`.
 
 use super::metainfo::{self, Metainfo};
+use super::tracker::{self, TrackerConfig};
 use crate::core::digest::to_hex;
 use crate::core::pool::WorkerPool;
 use crate::core::progress;
+use crate::core::shutdown::Shutdown;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,6 +23,25 @@ enum Role {
     Make(MakeArgs),
     /// Show a .torrent's name, size, files, piece count and info-hash.
     Show(ShowArgs),
+    /// An HTTP (BEP 3/23) and UDP (BEP 15) tracker.
+    Tracker(TrackerArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TrackerArgs {
+    /// HTTP port (0 = any free port).
+    #[arg(long, default_value_t = 6969)]
+    port: u16,
+    /// UDP port (0 = any free port).
+    #[arg(long = "udp-port", default_value_t = 6969)]
+    udp_port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: std::net::IpAddr,
+    /// Seconds between a client's announces (`interval`), 1 ..= 86400; silent peers leave
+    /// after three intervals.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    interval: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +82,7 @@ pub fn run(args: Args) -> ExitCode {
     match args.role {
         Role::Make(a) => run_make(a),
         Role::Show(a) => run_show(a),
+        Role::Tracker(a) => run_tracker(a),
     }
 }
 
@@ -165,5 +189,30 @@ fn run_show(a: ShowArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(format_args!("cannot read {}: {e}", a.torrent.display())),
+    }
+}
+
+fn run_tracker(a: TrackerArgs) -> ExitCode {
+    let http = match crate::core::tcp::bind(SocketAddr::new(a.bind, a.port)) {
+        Ok(l) => l,
+        Err(e) => return fail(format_args!("cannot listen on TCP port {}: {e}", a.port)),
+    };
+    let udp = match crate::core::udp_rpc::bind(SocketAddr::new(a.bind, a.udp_port)) {
+        Ok(s) => s,
+        Err(e) => return fail(format_args!("cannot bind UDP port {}: {e}", a.udp_port)),
+    };
+    let (Ok(h), Ok(u)) = (http.local_addr(), udp.local_addr()) else {
+        return fail("cannot read the bound addresses");
+    };
+    println!("tracker: http://{h}/announce udp://{u}");
+    let shutdown = Shutdown::new();
+    let _ = shutdown.trigger_on_ctrl_c();
+    let config = TrackerConfig {
+        interval: Duration::from_secs(a.interval),
+        expiry: Duration::from_secs(a.interval * 3),
+    };
+    match tracker::run(config, Some(http), Some(udp), shutdown) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(format_args!("the tracker stopped: {e}")),
     }
 }

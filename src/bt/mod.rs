@@ -5,13 +5,21 @@
 //! - [`metainfo`]: `.torrent` files, single and multi-file, pieces spanning files; making one
 //!   hashes on the worker pool.
 //! - [`wire`]: handshake, length-prefixed peer messages, bitfields.
+//! - [`announce`], [`udp_tracker`]: tracker codecs (HTTP query + bencoded reply, compact and
+//!   dict peers; BEP 15 datagrams); [`swarm`]: the tracker's table; [`tracker`]: its I/O;
+//!   [`announcer`]: announcing as a client.
 //! - [`cli`]: `peershare bt make|show|tracker|seed|get`.
 //!
 //! Spec choices (where BEP 3 leaves room):
 //! - `make` writes `announce`, `created by` and `info` (`name`, `piece length`, `pieces`,
 //!   `length` or `files`); folder files are sorted by path, empty files kept.
 
+pub mod announce;
+pub mod announcer;
 pub mod bencode;
 pub mod cli;
 pub mod metainfo;
+pub mod swarm;
+pub mod tracker;
+pub mod udp_tracker;
 pub mod wire;
