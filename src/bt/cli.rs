@@ -1,6 +1,8 @@
 //! Command line of `peershare bt make|show|tracker|seed|get`.
 
+use super::client::{self, EngineConfig};
 use super::metainfo::{self, Metainfo};
+use super::storage::Storage;
 use super::tracker::{self, TrackerConfig};
 use crate::core::digest::to_hex;
 use crate::core::pool::WorkerPool;
@@ -9,6 +11,8 @@ use crate::core::shutdown::Shutdown;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -25,6 +29,45 @@ enum Role {
     Show(ShowArgs),
     /// An HTTP (BEP 3/23) and UDP (BEP 15) tracker.
     Tracker(TrackerArgs),
+    /// Seed complete data (the file, or the folder holding the torrent's files).
+    Seed(SeedArgs),
+    /// Download a torrent into a folder (resumes what is already there).
+    Get(GetArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct PeerArgs {
+    /// Peer port to listen on (0 = any free port).
+    #[arg(long, default_value_t = 6881)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: std::net::IpAddr,
+    /// Tracker URL to use instead of the torrent's.
+    #[arg(long)]
+    tracker: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct SeedArgs {
+    torrent: PathBuf,
+    /// The data: the file itself, or the folder named like the torrent.
+    data: PathBuf,
+    #[command(flatten)]
+    peer: PeerArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct GetArgs {
+    torrent: PathBuf,
+    /// Folder to download into.
+    #[arg(short = 'o', long = "output", default_value = ".")]
+    output: PathBuf,
+    /// Keep seeding after the download completes (until Ctrl-C).
+    #[arg(long)]
+    seed: bool,
+    #[command(flatten)]
+    peer: PeerArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -83,6 +126,8 @@ pub fn run(args: Args) -> ExitCode {
         Role::Make(a) => run_make(a),
         Role::Show(a) => run_show(a),
         Role::Tracker(a) => run_tracker(a),
+        Role::Seed(a) => run_peer(a.torrent, Some(a.data), PathBuf::new(), true, a.peer),
+        Role::Get(a) => run_peer(a.torrent, None, a.output, a.seed, a.peer),
     }
 }
 
@@ -214,5 +259,126 @@ fn run_tracker(a: TrackerArgs) -> ExitCode {
     match tracker::run(config, Some(http), Some(udp), shutdown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format_args!("the tracker stopped: {e}")),
+    }
+}
+
+/// `seed` (`data` given: check it and serve) and `get` (download into `out`, resume, maybe seed).
+fn run_peer(
+    torrent: PathBuf,
+    data: Option<PathBuf>,
+    out: PathBuf,
+    keep_seeding: bool,
+    p: PeerArgs,
+) -> ExitCode {
+    let meta = match metainfo::read(&torrent) {
+        Ok(m) => Arc::new(m),
+        Err(e) => return fail(format_args!("cannot read {}: {e}", torrent.display())),
+    };
+    let trackers = match p.tracker {
+        Some(t) => vec![t],
+        None => meta.trackers(),
+    };
+    if trackers.is_empty() {
+        return fail("the torrent names no tracker; give one with --tracker");
+    }
+    let storage = match &data {
+        Some(d) => Storage::open_seed(meta.clone(), d),
+        None => Storage::open_download(meta.clone(), &out),
+    };
+    let storage = match storage {
+        Ok(s) => s,
+        Err(e) => return fail(format_args!("cannot open the data: {e}")),
+    };
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let have = {
+        let pool = match WorkerPool::new("bt-hash", workers) {
+            Ok(p) => p,
+            Err(e) => return fail(format_args!("cannot start the hashing pool: {e}")),
+        };
+        let bar = progress::bytes(Some(meta.total_length), "checking");
+        let checked = storage.check(&pool, &|n| bar.set_position(n));
+        bar.finish_and_clear();
+        match checked {
+            Ok(h) => h,
+            Err(e) => return fail(format_args!("cannot check the data: {e}")),
+        }
+    };
+    let (count, n) = (have.count(), meta.piece_count());
+    if data.is_some() && count != n {
+        return fail(format_args!(
+            "{} does not match the torrent: {count} of {n} pieces check out",
+            data.as_deref().unwrap_or(&out).display()
+        ));
+    }
+    if data.is_none() && count > 0 {
+        println!("resuming: {count} of {n} pieces already verified");
+    }
+    let listener = match crate::core::tcp::bind(SocketAddr::new(p.bind, p.port)) {
+        Ok(l) => l,
+        Err(e) => return fail(format_args!("cannot listen on port {}: {e}", p.port)),
+    };
+    if let Ok(a) = listener.local_addr() {
+        println!(
+            "{} {} on port {}",
+            if data.is_some() {
+                "seeding"
+            } else {
+                "downloading"
+            },
+            meta.name,
+            a.port()
+        );
+    }
+    let shutdown = Shutdown::new();
+    let _ = shutdown.trigger_on_ctrl_c();
+    let config = EngineConfig {
+        meta: meta.clone(),
+        storage,
+        have,
+        trackers,
+        stop_when_complete: !keep_seeding,
+    };
+    let started = std::time::Instant::now();
+    let running = match client::start(config, listener, shutdown) {
+        Ok(r) => r,
+        Err(e) => return fail(format_args!("cannot start: {e}")),
+    };
+    let bar = progress::bytes(Some(meta.total_length), &meta.name);
+    let announced = std::sync::atomic::AtomicBool::new(false);
+    let complete = running.wait(&|e| {
+        let have = e.have();
+        let done: u64 = (0..n)
+            .filter(|&i| have.has(i))
+            .map(|i| meta.piece_size(i))
+            .sum();
+        bar.set_position(done);
+        bar.set_message(format!(
+            "{} ({} peers)",
+            meta.name,
+            e.peers.load(Ordering::Relaxed)
+        ));
+        if done == meta.total_length && data.is_none() && !announced.swap(true, Ordering::SeqCst) {
+            bar.finish_and_clear();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "downloaded {} ({} bytes) in {secs:.1} s, {:.1} MiB/s",
+                meta.name,
+                meta.total_length,
+                e.downloaded.load(Ordering::Relaxed) as f64 / secs.max(1e-6) / 1048576.0
+            );
+            if keep_seeding {
+                println!("seeding {} until Ctrl-C", meta.name);
+            }
+        }
+    });
+    bar.finish_and_clear();
+    if complete || data.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "error: stopped before {} was complete (the .part files resume next time)",
+            meta.name
+        );
+        ExitCode::from(1)
     }
 }
