@@ -260,3 +260,431 @@ fn show_refuses_non_canonical_malformed_and_trailing_bencode() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+// ---- swarms with real clients ------------------------------------------------------------
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bt");
+
+/// `peershare bt tracker` on 127.0.0.1 with free ports and a 1-second interval.
+struct Tracker {
+    _proc: Proc,
+    http: String,
+    udp: String,
+}
+
+fn start_tracker(dir: &Path) -> Tracker {
+    let proc = Proc::start(
+        dir,
+        &[
+            "bt",
+            "tracker",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--udp-port",
+            "0",
+            "--interval",
+            "1",
+        ],
+    );
+    let out = proc.wait_stdout("tracker: ", 10);
+    let line = out.lines().find(|l| l.starts_with("tracker: ")).unwrap();
+    let mut words = line.split(' ').skip(1);
+    let http = words.next().unwrap().to_string();
+    let udp = format!("{}/announce", words.next().unwrap());
+    Tracker {
+        _proc: proc,
+        http,
+        udp,
+    }
+}
+
+fn make(dir: &Path, src: &str, announce: &str, out: &str) {
+    let (code, _, err) = peershare(
+        dir,
+        &[
+            "bt",
+            "make",
+            src,
+            "--announce",
+            announce,
+            "--piece-length",
+            "16384",
+            "-o",
+            out,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+/// `peershare bt seed` on a free port; returns once it serves.
+fn start_seed(dir: &Path, torrent: &str, data: &str) -> Proc {
+    let p = Proc::start(
+        dir,
+        &[
+            "bt",
+            "seed",
+            torrent,
+            data,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+    );
+    p.wait_stdout("seeding", 20);
+    p
+}
+
+fn start_get(dir: &Path, torrent: &str, out: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "bt",
+        "get",
+        torrent,
+        "-o",
+        out,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    Proc::start(dir, &args)
+}
+
+/// aria2c with DHT, LPD and PEX off. A `udp://` tracker needs aria2's DHT socket (aria2 1.36
+/// says "udp is not supported yet" without it), so for those DHT is on with no entry point
+/// and a DHT file in the temp dir: it listens on loopback and talks to nobody.
+fn aria2(dir: &Path, torrent: &str, out: &str, udp_tracker: bool, extra: &[&str]) -> Kid {
+    let mut cmd = Command::new(need("aria2c", "aria2"));
+    cmd.current_dir(dir)
+        .args([
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--enable-dht6=false",
+        ])
+        .args([
+            "--console-log-level=warn",
+            "--summary-interval=0",
+            "--bt-stop-timeout=60",
+        ])
+        .arg(format!("--listen-port={}", free_tcp_port()))
+        .arg(format!("--dir={out}"));
+    if udp_tracker {
+        cmd.arg("--enable-dht=true")
+            .arg(format!("--dht-listen-port={}", support::free_udp_port()))
+            .arg(format!("--dht-file-path={}", dir.join("dht.dat").display()));
+    } else {
+        cmd.arg("--enable-dht=false");
+    }
+    cmd.args(extra).arg(torrent);
+    Kid::spawn("aria2c", &mut cmd, &dir.join(format!("aria2-{out}.log")))
+}
+
+fn assert_same_file(a: &Path, b: &Path) {
+    let (x, y) = (
+        std::fs::read(a).unwrap(),
+        std::fs::read(b).unwrap_or_default(),
+    );
+    assert!(
+        x == y,
+        "{} and {} differ ({} vs {} bytes)",
+        a.display(),
+        b.display(),
+        x.len(),
+        y.len()
+    );
+}
+
+fn assert_same_tree(a: &Path, b: &Path) {
+    for e in std::fs::read_dir(a).unwrap() {
+        let e = e.unwrap();
+        let other = b.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            assert_same_tree(&e.path(), &other);
+        } else {
+            assert_same_file(&e.path(), &other);
+        }
+    }
+}
+
+fn one_file(dir: &Path, name: &str, len: usize, seed: u64) {
+    std::fs::write(dir.join(name), pseudo_random(len, seed)).unwrap();
+}
+
+#[test]
+fn aria2c_downloads_one_file_from_peershare_seed_through_the_http_tracker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    one_file(dir, "song.bin", 3_000_017, 11);
+    make(dir, "song.bin", &t.http, "song.torrent");
+    let _seed = start_seed(dir, "song.torrent", "song.bin");
+    let mut a = aria2(dir, "song.torrent", "dl", false, &["--seed-time=0"]);
+    assert_eq!(a.wait(60), 0, "{}", a.output());
+    assert_same_file(&dir.join("song.bin"), &dir.join("dl/song.bin"));
+}
+
+#[test]
+fn aria2c_downloads_a_folder_from_peershare_seed_through_the_udp_tracker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    sample_folder(dir);
+    make(dir, "album", &t.udp, "album.torrent");
+    let _seed = start_seed(dir, "album.torrent", "album");
+    let mut a = aria2(dir, "album.torrent", "dl", true, &["--seed-time=0"]);
+    assert_eq!(a.wait(60), 0, "{}", a.output());
+    assert_same_tree(&dir.join("album"), &dir.join("dl/album"));
+}
+
+#[test]
+fn peershare_get_downloads_a_folder_from_an_aria2c_seeder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    std::fs::create_dir(dir.join("src")).unwrap();
+    sample_folder(&dir.join("src"));
+    make(&dir.join("src"), "album", &t.http, "../album.torrent");
+    let _a = aria2(
+        dir,
+        "album.torrent",
+        "src",
+        false,
+        &["-V", "--seed-ratio=0.0"],
+    );
+    let mut g = start_get(dir, "album.torrent", "dl", &[]);
+    g.wait_stdout("downloaded album", 60);
+    assert_eq!(g.wait_exit(20), Some(0));
+    assert_same_tree(&dir.join("src/album"), &dir.join("dl/album"));
+    assert!(!dir.join("dl/album/a.bin.part").exists());
+}
+
+#[test]
+fn peershare_get_resumes_by_rechecking_a_part_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    one_file(dir, "big.bin", 1_000_000, 12);
+    make(dir, "big.bin", &t.http, "big.torrent");
+    std::fs::create_dir(dir.join("dl")).unwrap();
+    let mut part = std::fs::read(dir.join("big.bin")).unwrap();
+    for b in &mut part[600_000..] {
+        *b = 0;
+    }
+    std::fs::write(dir.join("dl/big.bin.part"), &part).unwrap();
+    let _seed = start_seed(dir, "big.torrent", "big.bin");
+    let mut g = start_get(dir, "big.torrent", "dl", &[]);
+    let out = g.wait_stdout("downloaded big.bin", 60);
+    assert!(
+        out.contains("resuming: 36 of 62 pieces already verified"),
+        "{out}"
+    );
+    assert_eq!(g.wait_exit(20), Some(0));
+    assert_same_file(&dir.join("big.bin"), &dir.join("dl/big.bin"));
+    assert!(!dir.join("dl/big.bin.part").exists());
+}
+
+#[test]
+fn peershare_get_downloads_from_peershare_seed_and_keeps_seeding_with_seed_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    one_file(dir, "x.bin", 2_000_000, 13);
+    make(dir, "x.bin", &t.http, "x.torrent");
+    let seed = start_seed(dir, "x.torrent", "x.bin");
+    let g = start_get(dir, "x.torrent", "dl", &["--seed"]);
+    g.wait_stdout("seeding x.bin until Ctrl-C", 60);
+    assert_same_file(&dir.join("x.bin"), &dir.join("dl/x.bin"));
+    // The first seeder leaves; aria2c still gets the file from the downloader.
+    drop(seed);
+    let mut a = aria2(dir, "x.torrent", "dl2", false, &["--seed-time=0"]);
+    assert_eq!(a.wait(60), 0, "{}", a.output());
+    assert_same_file(&dir.join("x.bin"), &dir.join("dl2/x.bin"));
+}
+
+/// transmission-cli with its own config dir: DHT, LPD, PEX, uTP and port mapping off.
+fn transmission(dir: &Path, name: &str, torrent: &str, download_dir: &str) -> Kid {
+    let bin = need("transmission-cli", "transmission-cli");
+    let cfg = dir.join(format!("tr-{name}"));
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("settings.json"),
+        r#"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+           "port-forwarding-enabled": false, "bind-address-ipv4": "127.0.0.1",
+           "encryption": 0, "speed-limit-up-enabled": false, "speed-limit-down-enabled": false}"#,
+    )
+    .unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(dir).arg("-g").arg(&cfg).args([
+        "-M",
+        "-et",
+        "-U",
+        "-D",
+        "-p",
+        &free_tcp_port().to_string(),
+        "-w",
+        download_dir,
+        torrent,
+    ]);
+    Kid::spawn(
+        "transmission-cli",
+        &mut cmd,
+        &dir.join(format!("tr-{name}.log")),
+    )
+}
+
+fn wait_for_file(what: &Kid, path: &Path, expected: &[u8], secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while std::fs::read(path).map(|d| d != expected).unwrap_or(true) {
+        if Instant::now() > deadline {
+            panic!(
+                "{} never completed {}; its log:\n{}",
+                what.what,
+                path.display(),
+                what.output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn transmission_downloads_from_peershare_seed_which_dials_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    one_file(dir, "t.bin", 2_500_000, 14);
+    make(dir, "t.bin", &t.http, "t.torrent");
+    let seed = start_seed(dir, "t.torrent", "t.bin");
+    std::fs::create_dir(dir.join("dl")).unwrap();
+    let tr = transmission(dir, "leech", "t.torrent", "dl");
+    wait_for_file(
+        &tr,
+        &dir.join("dl/t.bin"),
+        &std::fs::read(dir.join("t.bin")).unwrap(),
+        90,
+    );
+    assert!(
+        seed.stderr.text().contains("(-TR3000-)"),
+        "{}",
+        seed.stderr.text()
+    );
+}
+
+#[test]
+fn peershare_get_downloads_from_a_transmission_seeder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    std::fs::create_dir(dir.join("src")).unwrap();
+    sample_folder(&dir.join("src"));
+    make(&dir.join("src"), "album", &t.http, "../album.torrent");
+    let _tr = transmission(dir, "seed", "album.torrent", "src");
+    let mut g = start_get(dir, "album.torrent", "dl", &[]);
+    g.wait_stdout("downloaded album", 90);
+    assert_eq!(g.wait_exit(20), Some(0));
+    assert_same_tree(&dir.join("src/album"), &dir.join("dl/album"));
+    assert!(
+        g.stderr.text().contains("(-TR3000-)"),
+        "{}",
+        g.stderr.text()
+    );
+}
+
+fn libtorrent(dir: &Path, mode: &str, torrent: &str, save: &str) -> Kid {
+    let py = Path::new("/usr/bin/python3");
+    let ok = Command::new(py)
+        .args(["-c", "import libtorrent"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "libtorrent for /usr/bin/python3 is missing: install the Debian package python3-libtorrent"
+    );
+    let mut cmd = Command::new(py);
+    cmd.current_dir(dir)
+        .arg(format!("{FIXTURES}/lt_peer.py"))
+        .args([mode, torrent, save, &free_tcp_port().to_string(), "90"]);
+    Kid::spawn("libtorrent", &mut cmd, &dir.join(format!("lt-{mode}.log")))
+}
+
+#[test]
+fn libtorrent_downloads_from_peershare_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    sample_folder(dir);
+    make(dir, "album", &t.http, "album.torrent");
+    let _seed = start_seed(dir, "album.torrent", "album");
+    std::fs::create_dir(dir.join("dl")).unwrap();
+    let mut lt = libtorrent(dir, "get", "album.torrent", "dl");
+    assert_eq!(lt.wait(100), 0, "{}", lt.output());
+    assert_same_tree(&dir.join("album"), &dir.join("dl/album"));
+}
+
+#[test]
+fn peershare_get_downloads_from_a_libtorrent_seeder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    one_file(dir, "l.bin", 2_000_003, 15);
+    make(dir, "l.bin", &t.udp, "l.torrent");
+    let _lt = libtorrent(dir, "seed", "l.torrent", ".");
+    let mut g = start_get(dir, "l.torrent", "dl", &[]);
+    g.wait_stdout("downloaded l.bin", 90);
+    assert_eq!(g.wait_exit(20), Some(0));
+    assert_same_file(&dir.join("l.bin"), &dir.join("dl/l.bin"));
+}
+
+#[test]
+fn swarm_of_two_peershare_seeds_aria2c_and_a_peershare_leecher() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    one_file(dir, "s.bin", 4_000_000, 16);
+    make(dir, "s.bin", &t.http, "s.torrent");
+    let _s1 = start_seed(dir, "s.torrent", "s.bin");
+    let _s2 = start_seed(dir, "s.torrent", "s.bin");
+    let mut a = aria2(dir, "s.torrent", "dla", false, &["--seed-time=0"]);
+    let mut g = start_get(dir, "s.torrent", "dlp", &[]);
+    g.wait_stdout("downloaded s.bin", 90);
+    assert_eq!(g.wait_exit(20), Some(0));
+    assert_eq!(a.wait(90), 0, "{}", a.output());
+    assert_same_file(&dir.join("s.bin"), &dir.join("dlp/s.bin"));
+    assert_same_file(&dir.join("s.bin"), &dir.join("dla/s.bin"));
+    let connected = g.stderr.text().matches("connected to").count();
+    assert!(
+        connected >= 2,
+        "the leecher met {connected} peers:\n{}",
+        g.stderr.text()
+    );
+}
+
+#[test]
+fn a_corrupt_piece_is_fetched_again_from_another_peer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    one_file(dir, "c.bin", 500_000, 17);
+    make(dir, "c.bin", &t.http, "c.torrent");
+    let (_, shown, _) = peershare(dir, &["bt", "show", "c.torrent"]);
+    let hash = info_hash_from_show(&shown);
+    let mut cmd = Command::new("python3");
+    cmd.current_dir(dir)
+        .arg(format!("{FIXTURES}/corrupt_seed.py"))
+        .args([hash.as_str(), "c.bin", t.http.as_str(), "60"]);
+    let bad = Kid::spawn("corrupt seeder", &mut cmd, &dir.join("corrupt.log"));
+    support::wait_for("the corrupt seeder to announce", 20, || {
+        bad.output().contains("listening")
+    });
+    let mut g = start_get(dir, "c.torrent", "dl", &[]);
+    g.wait_stderr("failed its SHA-1 check", 30);
+    assert!(!dir.join("dl/c.bin").exists());
+    let _good = start_seed(dir, "c.torrent", "c.bin");
+    g.wait_stdout("downloaded c.bin", 60);
+    assert_eq!(g.wait_exit(20), Some(0));
+    assert_same_file(&dir.join("c.bin"), &dir.join("dl/c.bin"));
+}
