@@ -688,3 +688,210 @@ fn a_corrupt_piece_is_fetched_again_from_another_peer() {
     assert_eq!(g.wait_exit(20), Some(0));
     assert_same_file(&dir.join("c.bin"), &dir.join("dl/c.bin"));
 }
+
+// ---- hostile input -----------------------------------------------------------------------
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+
+fn hex_bytes(hex: &str) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
+
+fn handshake(info_hash: &[u8; 20]) -> Vec<u8> {
+    let mut h = b"\x13BitTorrent protocol".to_vec();
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(info_hash);
+    h.extend_from_slice(b"-ZZ0000-hostilepeer!");
+    h
+}
+
+fn seed_port(seed: &Proc) -> u16 {
+    let out = seed.stdout.text();
+    let line = out.lines().find(|l| l.starts_with("seeding")).unwrap();
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// True when the other side closes the connection within 10 s (data before that is skipped).
+fn closed_by_peer(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+fn message(id: u8, payload: &[u8]) -> Vec<u8> {
+    let mut m = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
+    m.push(id);
+    m.extend_from_slice(payload);
+    m
+}
+
+fn request(index: u32, begin: u32, length: u32) -> Vec<u8> {
+    let mut p = index.to_be_bytes().to_vec();
+    p.extend_from_slice(&begin.to_be_bytes());
+    p.extend_from_slice(&length.to_be_bytes());
+    message(6, &p)
+}
+
+#[test]
+fn hostile_peers_are_refused_and_the_connection_closed_while_the_seeder_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t = start_tracker(dir);
+    one_file(dir, "h.bin", 100_000, 18);
+    make(dir, "h.bin", &t.http, "h.torrent");
+    let (_, shown, _) = peershare(dir, &["bt", "show", "h.torrent"]);
+    let info_hash = hex_bytes(&info_hash_from_show(&shown));
+    let seed = start_seed(dir, "h.torrent", "h.bin");
+    let addr = format!("127.0.0.1:{}", seed_port(&seed));
+    let connect = |hash: &[u8; 20]| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(&handshake(hash)).unwrap();
+        s
+    };
+    let good = || {
+        let mut s = connect(&info_hash);
+        let mut back = [0u8; 68];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(&back[28..48], &info_hash);
+        assert_eq!(&back[48..56], b"-PS0100-");
+        let mut bitfield = [0u8; 5 + 1];
+        s.read_exact(&mut bitfield).unwrap();
+        assert_eq!(bitfield, [0, 0, 0, 2, 5, 0xfe], "7 pieces: 7 bits set, the spare bit zero");
+        s
+    };
+    // A handshake for another torrent: no handshake back, closed.
+    let mut s = connect(&[0xee; 20]);
+    assert!(closed_by_peer(&mut s));
+    seed.wait_stderr("not ours", 10);
+    // A bitfield of the wrong size.
+    let mut s = good();
+    s.write_all(&message(5, &[0xff, 0xff])).unwrap();
+    assert!(closed_by_peer(&mut s));
+    seed.wait_stderr("7 pieces need 1", 10);
+    // A request running past the piece's end.
+    let mut s = good();
+    s.write_all(&message(2, &[])).unwrap();
+    s.write_all(&request(0, 16_000, 16_384)).unwrap();
+    assert!(closed_by_peer(&mut s));
+    seed.wait_stderr("which holds 16384", 10);
+    // A request for a piece that does not exist.
+    let mut s = good();
+    s.write_all(&request(7, 0, 16_384)).unwrap();
+    assert!(closed_by_peer(&mut s));
+    seed.wait_stderr("requested piece 7 of 7", 10);
+    // An oversize message.
+    let mut s = good();
+    s.write_all(&0x7fff_ffffu32.to_be_bytes()).unwrap();
+    assert!(closed_by_peer(&mut s));
+    seed.wait_stderr("exceeds", 10);
+    // Garbage instead of a handshake.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(&[b'x'; 68]).unwrap();
+    assert!(closed_by_peer(&mut s));
+    // Still serving: a well-behaved peer gets its block.
+    let mut s = good();
+    s.write_all(&message(2, &[])).unwrap();
+    let mut unchoke = [0u8; 5];
+    s.read_exact(&mut unchoke).unwrap();
+    assert_eq!(unchoke, [0, 0, 0, 1, 1]);
+    s.write_all(&request(6, 0, (100_000 - 6 * 16_384) as u32)).unwrap();
+    let mut head = [0u8; 13];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[4], 7);
+    let mut block = vec![0u8; 100_000 - 6 * 16_384];
+    s.read_exact(&mut block).unwrap();
+    assert_eq!(block, std::fs::read(dir.join("h.bin")).unwrap()[6 * 16_384..]);
+}
+
+fn http_get(addr: &str, target: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(format!("GET {target} HTTP/1.0\r\n\r\n").as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn http_tracker_answers_compact_and_dict_peers_and_refuses_bad_announces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = start_tracker(tmp.path());
+    let addr = t.http.trim_start_matches("http://").trim_end_matches("/announce").to_string();
+    let hash = "%01".repeat(20);
+    let first = format!("/announce?info_hash={hash}&peer_id={}&port=7001&left=5&event=started", "A".repeat(20));
+    let reply = http_get(&addr, &first);
+    assert!(reply.starts_with(b"HTTP/1.0 200"), "{}", String::from_utf8_lossy(&reply));
+    assert!(contains(&reply, b"8:intervali1e"));
+    let second = format!("/announce?info_hash={hash}&peer_id={}&port=7002&left=5", "B".repeat(20));
+    let reply = http_get(&addr, &second);
+    assert!(contains(&reply, b"5:peers6:\x7f\x00\x00\x01\x1b\x59"), "compact by default: 127.0.0.1:7001");
+    let reply = http_get(&addr, &format!("{second}&compact=0"));
+    assert!(contains(&reply, b"7:peer id20:AAAAAAAAAAAAAAAAAAAA"), "{}", String::from_utf8_lossy(&reply));
+    assert!(contains(&reply, b"2:ip9:127.0.0.1"));
+    let scrape = http_get(&addr, &format!("/scrape?info_hash={hash}"));
+    assert!(contains(&scrape, b"d8:completei0e10:downloadedi0e10:incompletei2ee"), "{}", String::from_utf8_lossy(&scrape));
+    let bad = http_get(&addr, "/announce?info_hash=%01&peer_id=x&port=1");
+    assert!(contains(&bad, b"14:failure reason"), "{}", String::from_utf8_lossy(&bad));
+    assert!(http_get(&addr, "/index.html").starts_with(b"HTTP/1.0 404"));
+    // An endless request head is cut off; the tracker still answers the next client.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let _ = s.write_all(&vec![b'x'; 20_000]);
+    assert!(closed_by_peer(&mut s));
+    assert!(http_get(&addr, &second).starts_with(b"HTTP/1.0 200"));
+}
+
+#[test]
+fn udp_tracker_needs_a_connection_id_it_issued_and_ignores_garbage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = start_tracker(tmp.path());
+    let addr = t.udp.trim_start_matches("udp://").trim_end_matches("/announce").to_string();
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut buf = [0u8; 1024];
+    s.send(b"hello tracker").unwrap();
+    assert!(s.recv(&mut buf).is_err(), "garbage gets no answer");
+    let announce = |conn: u64, tid: u32| {
+        let mut a = conn.to_be_bytes().to_vec();
+        a.extend_from_slice(&1u32.to_be_bytes());
+        a.extend_from_slice(&tid.to_be_bytes());
+        a.extend_from_slice(&[3; 20]);
+        a.extend_from_slice(b"-ZZ0000-udpudpudpudp");
+        a.extend_from_slice(&[0; 24]);
+        a.extend_from_slice(&2u32.to_be_bytes());
+        a.extend_from_slice(&[0; 8]);
+        a.extend_from_slice(&(-1i32).to_be_bytes());
+        a.extend_from_slice(&7003u16.to_be_bytes());
+        a
+    };
+    s.send(&announce(0x1234, 9)).unwrap();
+    let n = s.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..8], &[0, 0, 0, 3, 0, 0, 0, 9]);
+    assert!(String::from_utf8_lossy(&buf[8..n]).contains("connection id"));
+    let mut connect = 0x41727101980u64.to_be_bytes().to_vec();
+    connect.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 5]);
+    s.send(&connect).unwrap();
+    let n = s.recv(&mut buf).unwrap();
+    assert_eq!((n, &buf[..8]), (16, &[0, 0, 0, 0, 0, 0, 0, 5][..]));
+    let conn = u64::from_be_bytes(buf[8..16].try_into().unwrap());
+    s.send(&announce(conn, 10)).unwrap();
+    let n = s.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..8], &[0, 0, 0, 1, 0, 0, 0, 10]);
+    assert_eq!(n, 20, "no other peers yet");
+    assert_eq!(&buf[8..12], &1u32.to_be_bytes(), "interval");
+}
