@@ -231,7 +231,8 @@ fn answer_udp(
             };
             let mut t = table.lock().ok()?;
             let reply = t.announce(&a, ip, now);
-            log::info!(
+            // debug, not info: a UDP tracker's whole point is a high announce rate.
+            log::debug!(
                 "UDP announce {} from {ip}:{} event={} left={}: {} peers",
                 crate::core::digest::to_hex(&a.info_hash),
                 a.port,
