@@ -61,8 +61,16 @@ fn free_port() -> u16 {
 fn aria2(dir: &Path, out: &str, torrent: &str, extra: &[&str]) -> Command {
     let mut cmd = Command::new("aria2c");
     cmd.current_dir(dir)
-        .args(["--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false"])
-        .args(["--enable-peer-exchange=false", "--console-log-level=warn", "--summary-interval=0"])
+        .args([
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+        ])
+        .args([
+            "--enable-peer-exchange=false",
+            "--console-log-level=warn",
+            "--summary-interval=0",
+        ])
         .arg(format!("--listen-port={}", free_port()))
         .arg(format!("--dir={out}"))
         .args(extra)
@@ -74,7 +82,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
     let (Ok(fa), Ok(fb)) = (std::fs::File::open(a), std::fs::File::open(b)) else {
         return false;
     };
-    let (mut ra, mut rb) = (BufReader::with_capacity(1 << 20, fa), BufReader::with_capacity(1 << 20, fb));
+    let (mut ra, mut rb) = (
+        BufReader::with_capacity(1 << 20, fa),
+        BufReader::with_capacity(1 << 20, fb),
+    );
     let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
     loop {
         let n = ra.read(&mut x).unwrap_or(0);
@@ -86,7 +97,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
             }
         }
         if n == 0 {
-            return rb.read(&mut y).map_or(false, |k| k == 0);
+            return rb.read(&mut y).is_ok_and(|k| k == 0);
         }
         if x[..n] != y[..n] {
             return false;
@@ -95,17 +106,33 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Runs `download` (which must exit 0) `runs` times into fresh folders; MiB/s per run.
-fn time_runs(dir: &Path, src: &Path, name: &str, runs: usize, bytes: u64, mut download: impl FnMut(&str) -> Command) -> Vec<f64> {
+fn time_runs(
+    dir: &Path,
+    src: &Path,
+    name: &str,
+    runs: usize,
+    bytes: u64,
+    mut download: impl FnMut(&str) -> Command,
+) -> Vec<f64> {
     let mut rates = Vec::new();
     for run in 0..runs {
         let out = format!("dl-{}-{run}", rates.len() + run * 100 + name.len());
         let _ = std::fs::remove_dir_all(dir.join(&out));
         let start = Instant::now();
-        let status = download(&out).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let status = download(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let secs = start.elapsed().as_secs_f64();
-        assert!(status.is_ok_and(|s| s.success()), "{name}: the download failed");
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "{name}: the download failed"
+        );
         let got = dir.join(&out).join(src.file_name().unwrap_or_default());
-        assert!(same_file(src, &got), "{name}: the download differs from the source");
+        assert!(
+            same_file(src, &got),
+            "{name}: the download differs from the source"
+        );
         let _ = std::fs::remove_dir_all(dir.join(&out));
         rates.push(bytes as f64 / 1048576.0 / secs);
     }
@@ -121,7 +148,8 @@ fn summary(rates: &[f64]) -> (f64, f64, f64) {
 fn announce_rate(addr: &str, secs: f64) -> f64 {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
     s.connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
     let mut buf = [0u8; 2048];
     let mut connect = 0x41727101980u64.to_be_bytes().to_vec();
     connect.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
@@ -167,7 +195,12 @@ fn main() {
     let size_mib = env_num("PEERSHARE_BENCH_MIB").unwrap_or(if smoke { 8 } else { 1024 });
     let runs = env_num("PEERSHARE_BENCH_RUNS").unwrap_or(if smoke { 1 } else { 3 }) as usize;
     for (bin, package) in [("aria2c", "aria2")] {
-        if Command::new(bin).arg("--version").stdout(Stdio::null()).status().is_err() {
+        if Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_err()
+        {
             panic!("{bin} is missing: install the Debian package {package}");
         }
     }
@@ -178,15 +211,36 @@ fn main() {
     let bytes = size_mib << 20;
 
     let mut tracker = spawn(Command::new(BIN).current_dir(dir).args([
-        "bt", "tracker", "--bind", "127.0.0.1", "--port", "0", "--udp-port", "0", "--interval", "1",
+        "bt",
+        "tracker",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--udp-port",
+        "0",
+        "--interval",
+        "1",
     ]));
     let line = line_starting(&mut tracker, "tracker: ");
     let mut words = line.split(' ').skip(1);
     let http = words.next().unwrap_or_default().to_string();
-    let udp = words.next().unwrap_or_default().trim_start_matches("udp://").to_string();
+    let udp = words
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("udp://")
+        .to_string();
     let status = Command::new(BIN)
         .current_dir(dir)
-        .args(["bt", "make", "bench.bin", "--announce", &http, "-o", "bench.torrent"])
+        .args([
+            "bt",
+            "make",
+            "bench.bin",
+            "--announce",
+            &http,
+            "-o",
+            "bench.torrent",
+        ])
         .stdout(Stdio::null())
         .status();
     assert!(status.is_ok_and(|s| s.success()), "bt make failed");
@@ -195,7 +249,12 @@ fn main() {
     let seed_dir = dir.join("aria2-seed");
     std::fs::create_dir_all(&seed_dir).expect("seed dir");
     std::fs::hard_link(&src, seed_dir.join("bench.bin")).expect("link");
-    let aria_seed = spawn(&mut aria2(dir, "aria2-seed", "bench.torrent", &["-V", "--seed-ratio=0.0"]));
+    let aria_seed = spawn(&mut aria2(
+        dir,
+        "aria2-seed",
+        "bench.torrent",
+        &["-V", "--seed-ratio=0.0"],
+    ));
     std::thread::sleep(Duration::from_secs(if smoke { 2 } else { 8 }));
     let base = time_runs(dir, &src, "aria2c → aria2c", runs, bytes, |out| {
         aria2(dir, out, "bench.torrent", &["--seed-time=0"])
@@ -203,7 +262,14 @@ fn main() {
     drop(aria_seed);
 
     let mut ps_seed = spawn(Command::new(BIN).current_dir(dir).args([
-        "bt", "seed", "bench.torrent", "bench.bin", "--bind", "127.0.0.1", "--port", "0",
+        "bt",
+        "seed",
+        "bench.torrent",
+        "bench.bin",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
     ]));
     line_starting(&mut ps_seed, "seeding");
     // The tracker forgets the aria2c seeder after three silent intervals.
@@ -213,8 +279,17 @@ fn main() {
     });
     let ps_ps = time_runs(dir, &src, "peershare → peershare", runs, bytes, |out| {
         let mut c = Command::new(BIN);
-        c.current_dir(dir)
-            .args(["bt", "get", "bench.torrent", "-o", out, "--bind", "127.0.0.1", "--port", "0"]);
+        c.current_dir(dir).args([
+            "bt",
+            "get",
+            "bench.torrent",
+            "-o",
+            out,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ]);
         c
     });
     drop(ps_seed);
@@ -229,7 +304,10 @@ fn main() {
         ("peershare seed → peershare get", &ps_ps),
     ] {
         let (lo, mid, hi) = summary(rates);
-        println!("| {name} | {lo:.1} | {mid:.1} | {hi:.1} | {:.2} |", mid / base_median);
+        println!(
+            "| {name} | {lo:.1} | {mid:.1} | {hi:.1} | {:.2} |",
+            mid / base_median
+        );
     }
 
     // UDP announce rate: peershare's tracker against opentracker, one blocking client each.
@@ -237,8 +315,23 @@ fn main() {
     let ours = announce_rate(&udp, secs);
     drop(tracker);
     let ot_port = free_port();
-    let theirs = if Command::new("opentracker").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
-        let _ot = spawn(Command::new("opentracker").current_dir(dir).args(["-d", &dir.to_string_lossy(), "-i", "127.0.0.1", "-p", &ot_port.to_string(), "-P", &ot_port.to_string()]));
+    let theirs = if Command::new("opentracker")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+    {
+        let _ot = spawn(Command::new("opentracker").current_dir(dir).args([
+            "-d",
+            &dir.to_string_lossy(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &ot_port.to_string(),
+            "-P",
+            &ot_port.to_string(),
+        ]));
         std::thread::sleep(Duration::from_millis(500));
         Some(announce_rate(&format!("127.0.0.1:{ot_port}"), secs))
     } else {

@@ -724,7 +724,12 @@ fn closed_by_peer(s: &mut TcpStream) -> bool {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
             Err(_) => return true,
         }
     }
@@ -768,7 +773,11 @@ fn hostile_peers_are_refused_and_the_connection_closed_while_the_seeder_keeps_se
         assert_eq!(&back[48..56], b"-PS0100-");
         let mut bitfield = [0u8; 5 + 1];
         s.read_exact(&mut bitfield).unwrap();
-        assert_eq!(bitfield, [0, 0, 0, 2, 5, 0xfe], "7 pieces: 7 bits set, the spare bit zero");
+        assert_eq!(
+            bitfield,
+            [0, 0, 0, 2, 5, 0xfe],
+            "7 pieces: 7 bits set, the spare bit zero"
+        );
         s
     };
     // A handshake for another torrent: no handshake back, closed.
@@ -806,18 +815,23 @@ fn hostile_peers_are_refused_and_the_connection_closed_while_the_seeder_keeps_se
     let mut unchoke = [0u8; 5];
     s.read_exact(&mut unchoke).unwrap();
     assert_eq!(unchoke, [0, 0, 0, 1, 1]);
-    s.write_all(&request(6, 0, (100_000 - 6 * 16_384) as u32)).unwrap();
+    s.write_all(&request(6, 0, (100_000 - 6 * 16_384) as u32))
+        .unwrap();
     let mut head = [0u8; 13];
     s.read_exact(&mut head).unwrap();
     assert_eq!(head[4], 7);
     let mut block = vec![0u8; 100_000 - 6 * 16_384];
     s.read_exact(&mut block).unwrap();
-    assert_eq!(block, std::fs::read(dir.join("h.bin")).unwrap()[6 * 16_384..]);
+    assert_eq!(
+        block,
+        std::fs::read(dir.join("h.bin")).unwrap()[6 * 16_384..]
+    );
 }
 
 fn http_get(addr: &str, target: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(format!("GET {target} HTTP/1.0\r\n\r\n").as_bytes()).unwrap();
+    s.write_all(format!("GET {target} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     out
@@ -831,22 +845,51 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 fn http_tracker_answers_compact_and_dict_peers_and_refuses_bad_announces() {
     let tmp = tempfile::tempdir().unwrap();
     let t = start_tracker(tmp.path());
-    let addr = t.http.trim_start_matches("http://").trim_end_matches("/announce").to_string();
+    let addr = t
+        .http
+        .trim_start_matches("http://")
+        .trim_end_matches("/announce")
+        .to_string();
     let hash = "%01".repeat(20);
-    let first = format!("/announce?info_hash={hash}&peer_id={}&port=7001&left=5&event=started", "A".repeat(20));
+    let first = format!(
+        "/announce?info_hash={hash}&peer_id={}&port=7001&left=5&event=started",
+        "A".repeat(20)
+    );
     let reply = http_get(&addr, &first);
-    assert!(reply.starts_with(b"HTTP/1.0 200"), "{}", String::from_utf8_lossy(&reply));
+    assert!(
+        reply.starts_with(b"HTTP/1.0 200"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
     assert!(contains(&reply, b"8:intervali1e"));
-    let second = format!("/announce?info_hash={hash}&peer_id={}&port=7002&left=5", "B".repeat(20));
+    let second = format!(
+        "/announce?info_hash={hash}&peer_id={}&port=7002&left=5",
+        "B".repeat(20)
+    );
     let reply = http_get(&addr, &second);
-    assert!(contains(&reply, b"5:peers6:\x7f\x00\x00\x01\x1b\x59"), "compact by default: 127.0.0.1:7001");
+    assert!(
+        contains(&reply, b"5:peers6:\x7f\x00\x00\x01\x1b\x59"),
+        "compact by default: 127.0.0.1:7001"
+    );
     let reply = http_get(&addr, &format!("{second}&compact=0"));
-    assert!(contains(&reply, b"7:peer id20:AAAAAAAAAAAAAAAAAAAA"), "{}", String::from_utf8_lossy(&reply));
+    assert!(
+        contains(&reply, b"7:peer id20:AAAAAAAAAAAAAAAAAAAA"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
     assert!(contains(&reply, b"2:ip9:127.0.0.1"));
     let scrape = http_get(&addr, &format!("/scrape?info_hash={hash}"));
-    assert!(contains(&scrape, b"d8:completei0e10:downloadedi0e10:incompletei2ee"), "{}", String::from_utf8_lossy(&scrape));
+    assert!(
+        contains(&scrape, b"d8:completei0e10:downloadedi0e10:incompletei2ee"),
+        "{}",
+        String::from_utf8_lossy(&scrape)
+    );
     let bad = http_get(&addr, "/announce?info_hash=%01&peer_id=x&port=1");
-    assert!(contains(&bad, b"14:failure reason"), "{}", String::from_utf8_lossy(&bad));
+    assert!(
+        contains(&bad, b"14:failure reason"),
+        "{}",
+        String::from_utf8_lossy(&bad)
+    );
     assert!(http_get(&addr, "/index.html").starts_with(b"HTTP/1.0 404"));
     // An endless request head is cut off; the tracker still answers the next client.
     let mut s = TcpStream::connect(&addr).unwrap();
@@ -859,10 +902,15 @@ fn http_tracker_answers_compact_and_dict_peers_and_refuses_bad_announces() {
 fn udp_tracker_needs_a_connection_id_it_issued_and_ignores_garbage() {
     let tmp = tempfile::tempdir().unwrap();
     let t = start_tracker(tmp.path());
-    let addr = t.udp.trim_start_matches("udp://").trim_end_matches("/announce").to_string();
+    let addr = t
+        .udp
+        .trim_start_matches("udp://")
+        .trim_end_matches("/announce")
+        .to_string();
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.connect(&addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut buf = [0u8; 1024];
     s.send(b"hello tracker").unwrap();
     assert!(s.recv(&mut buf).is_err(), "garbage gets no answer");

@@ -68,7 +68,7 @@ fn announce_http(
         .ok_or_else(|| invalid("the tracker's HTTP reply has no header end".into()))?;
     let status_line =
         String::from_utf8_lossy(response.split(|&b| b == b'\n').next().unwrap_or(&[])).into_owned();
-    if !status_line.split(' ').nth(1).is_some_and(|c| c == "200") {
+    if status_line.split(' ').nth(1) != Some("200") {
         return Err(invalid(format!(
             "the tracker answered {}",
             status_line.trim_end()

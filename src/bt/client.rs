@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Connections at once (each is two threads); more are closed after the handshake.
+pub const MAX_PEERS: usize = 100;
+
 /// A new peer id: `-PS0100-` and 12 random bytes (Azureus-style, BEP 20).
 pub fn new_peer_id() -> [u8; 20] {
     let mut id = [0u8; 20];
@@ -107,7 +110,7 @@ impl Engine {
             s.skip.insert(link.addr);
             return None;
         }
-        if s.links.values().any(|l| l.peer_id == link.peer_id) {
+        if s.links.values().any(|l| l.peer_id == link.peer_id) || s.links.len() >= MAX_PEERS {
             return None;
         }
         let id = self.next_conn.fetch_add(1, Ordering::SeqCst);

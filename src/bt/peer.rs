@@ -180,19 +180,18 @@ fn write_loop(e: &Engine, mut s: TcpStream, rx: Receiver<Out>, cancelled: &Cance
                 {
                     continue;
                 }
-                match e.storage.read(index as usize, begin as u64, length as u64) {
-                    Ok(data) => {
-                        e.uploaded.fetch_add(length as u64, Ordering::Relaxed);
-                        let mut b = Vec::with_capacity(13 + data.len());
-                        b.extend_from_slice(&wire::piece_header(index, begin, data.len()));
-                        b.extend_from_slice(&data);
-                        b
-                    }
-                    Err(err) => {
-                        log::warn!("cannot read piece {index}: {err}");
-                        break;
-                    }
+                // One buffer, header then block, so each block is one write(2).
+                let mut b = vec![0u8; 13 + length as usize];
+                b[..13].copy_from_slice(&wire::piece_header(index, begin, length as usize));
+                if let Err(err) = e
+                    .storage
+                    .read_into(index as usize, begin as u64, &mut b[13..])
+                {
+                    log::warn!("cannot read piece {index}: {err}");
+                    break;
                 }
+                e.uploaded.fetch_add(length as u64, Ordering::Relaxed);
+                b
             }
         };
         if s.write_all(&bytes).is_err() {

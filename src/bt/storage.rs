@@ -24,6 +24,8 @@ struct Stored {
     /// Pieces of this file not yet verified; the file lands when this reaches 0.
     missing: usize,
     landed: bool,
+    /// Created empty by this run: nothing in it can verify, so the start-up check skips it.
+    fresh: bool,
 }
 
 pub struct Storage {
@@ -53,6 +55,7 @@ impl Storage {
                 dest: path,
                 missing: 0,
                 landed: true,
+                fresh: false,
             });
         }
         let landing = Mutex::new(files.iter().map(|s| (s.missing, s.landed)).collect());
@@ -77,6 +80,7 @@ impl Storage {
             let existing_final =
                 std::fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == length);
             let path = if existing_final { &dest } else { &part };
+            let fresh = length > 0 && !path.exists();
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -92,6 +96,7 @@ impl Storage {
                 dest,
                 missing: meta.pieces_of_file(i).len(),
                 landed: existing_final,
+                fresh,
             });
         }
         let landing = Mutex::new(files.iter().map(|s| (s.missing, s.landed)).collect());
@@ -106,6 +111,13 @@ impl Storage {
     /// Bytes `[begin, begin + len)` of piece `index`.
     pub fn read(&self, index: usize, begin: u64, len: u64) -> io::Result<Vec<u8>> {
         let mut out = vec![0u8; len as usize];
+        self.read_into(index, begin, &mut out)?;
+        Ok(out)
+    }
+
+    /// Fills `out` with the bytes at `begin` of piece `index`.
+    pub fn read_into(&self, index: usize, begin: u64, out: &mut [u8]) -> io::Result<()> {
+        let len = out.len() as u64;
         let start = index as u64 * self.meta.piece_length + begin;
         let mut at = 0usize;
         for s in self.meta.spans(start, len) {
@@ -120,7 +132,7 @@ impl Storage {
                 "read past the torrent's end",
             ));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Writes verified piece `index` and lands every file it completes.
@@ -179,8 +191,18 @@ impl Storage {
                 .collect::<io::Result<_>>()?,
             meta: self.meta.clone(),
         });
+        // A piece lying wholly in files this run created holds only zeros: skip hashing it.
+        let blank = |i: usize| {
+            let m = &self.meta;
+            m.spans(i as u64 * m.piece_length, m.piece_size(i))
+                .iter()
+                .all(|s| self.files[s.file].fresh)
+        };
         let (slots_tx, slots_rx) = crossbeam_channel::bounded::<()>(16);
         for i in 0..n {
+            if blank(i) {
+                continue;
+            }
             let _ = slots_tx.send(());
             let (tx, shared, slots_rx) = (tx.clone(), shared.clone(), slots_rx.clone());
             pool.execute(move || {

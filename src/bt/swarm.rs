@@ -39,6 +39,8 @@ pub struct SwarmTable {
     swarms: HashMap<[u8; 20], Swarm>,
     interval: Duration,
     expiry: Duration,
+    /// When silent peers were last swept: sweeping walks every peer, so at most once a second.
+    swept: Option<Instant>,
 }
 
 impl SwarmTable {
@@ -48,10 +50,18 @@ impl SwarmTable {
             swarms: HashMap::new(),
             interval,
             expiry,
+            swept: None,
         }
     }
 
     fn expire(&mut self, now: Instant) {
+        if self
+            .swept
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.swept = Some(now);
         let expiry = self.expiry;
         for swarm in self.swarms.values_mut() {
             swarm

@@ -290,7 +290,7 @@ impl Bitfield {
         if bytes.len() != len.div_ceil(8) {
             return None;
         }
-        if len % 8 != 0 {
+        if !len.is_multiple_of(8) {
             let spare = 0xffu8 >> (len % 8);
             if bytes[bytes.len() - 1] & spare != 0 {
                 return None;
