@@ -7,6 +7,7 @@ use super::tracker::{self, TrackerConfig};
 use crate::core::digest::to_hex;
 use crate::core::pool::WorkerPool;
 use crate::core::progress;
+use crate::core::runtime::Runtime;
 use crate::core::shutdown::Shutdown;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -145,7 +146,8 @@ fn run_make(a: MakeArgs) -> ExitCode {
         .piece_length
         .unwrap_or_else(|| metainfo::default_piece_length(total));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let pool = match WorkerPool::new("bt-hash", workers) {
+    let rt = Runtime::new("bt", "bt-make", &Shutdown::new());
+    let pool = match WorkerPool::new(&rt, "hash", workers) {
         Ok(p) => p,
         Err(e) => return fail(format_args!("cannot start the hashing pool: {e}")),
     };
@@ -290,8 +292,11 @@ fn run_peer(
         Err(e) => return fail(format_args!("cannot open the data: {e}")),
     };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let shutdown = Shutdown::new();
+    let _ = shutdown.trigger_on_ctrl_c();
     let have = {
-        let pool = match WorkerPool::new("bt-hash", workers) {
+        let rt = Runtime::new("bt", "bt-check", &shutdown);
+        let pool = match WorkerPool::new(&rt, "hash", workers) {
             Ok(p) => p,
             Err(e) => return fail(format_args!("cannot start the hashing pool: {e}")),
         };
@@ -329,8 +334,6 @@ fn run_peer(
             a.port()
         );
     }
-    let shutdown = Shutdown::new();
-    let _ = shutdown.trigger_on_ctrl_c();
     let config = EngineConfig {
         meta: meta.clone(),
         storage,

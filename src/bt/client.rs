@@ -15,6 +15,7 @@ use super::peer;
 use super::picker::Picker;
 use super::storage::Storage;
 use super::wire::{Bitfield, Message};
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{Dispatch, TcpService};
 use crossbeam_channel::{Receiver, Sender};
@@ -74,6 +75,8 @@ pub struct Engine {
     pub peers: AtomicUsize,
     next_conn: AtomicU64,
     completed: Sender<()>,
+    /// This role's threads (`bt-peer-…`, `bt-write`, `bt-dial`, `bt-announce`).
+    pub rt: Runtime,
     pub shutdown: Shutdown,
 }
 
@@ -204,6 +207,7 @@ pub fn start(
 ) -> io::Result<Running> {
     let listen = listener.local_addr()?;
     let (completed_tx, completed) = crossbeam_channel::unbounded();
+    let rt = Runtime::new("bt", "bt-peer", &shutdown);
     let engine = Arc::new(Engine {
         meta: config.meta,
         storage: config.storage,
@@ -221,20 +225,20 @@ pub fn start(
         peers: AtomicUsize::new(0),
         next_conn: AtomicU64::new(1),
         completed: completed_tx,
-        shutdown,
+        shutdown: rt.shutdown().clone(),
+        rt: rt.clone(),
     });
     let e = engine.clone();
     let service = TcpService::start_with(
+        &rt,
         listener,
-        "bt-peer",
+        "peer",
         Dispatch::ThreadPerConnection,
         move |stream, addr| peer::run(&e, stream, addr, None),
     )?;
     let e = engine.clone();
     let trackers = config.trackers;
-    let announcer = std::thread::Builder::new()
-        .name("bt-announce".into())
-        .spawn(move || announce_loop(&e, &trackers))?;
+    let announcer = rt.spawn_owned("announce", move || announce_loop(&e, &trackers))?;
     Ok(Running {
         engine,
         completed,
@@ -267,12 +271,10 @@ impl Running {
         if let Some(a) = self.announcer.take() {
             let _ = a.join();
         }
-        // Peer threads notice the shutdown within their read timeout; wait for them to leave.
-        for _ in 0..50 {
-            if self.engine.peers.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        // Peer threads notice the shutdown within their read timeout.
+        let left = self.engine.rt.stop(STOP_BOUND);
+        if !left.is_empty() {
+            log::warn!("threads still running at exit: {left:?}");
         }
         complete
     }
@@ -334,9 +336,7 @@ fn announce_loop(e: &Arc<Engine>, trackers: &[String]) {
                 });
                 if fresh {
                     let e2 = e.clone();
-                    let spawned = std::thread::Builder::new()
-                        .name("bt-dial".into())
-                        .spawn(move || dial(&e2, addr));
+                    let spawned = e.rt.spawn_owned("dial", move || dial(&e2, addr));
                     match spawned {
                         Ok(h) => dials.push(h),
                         Err(err) => log::warn!("cannot start a dial thread: {err}"),

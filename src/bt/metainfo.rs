@@ -504,7 +504,9 @@ mod tests {
     use super::*;
 
     fn make_in(dir: &Path, source: &Path, piece: u64) -> Metainfo {
-        let pool = WorkerPool::new("t-hash", 2).unwrap();
+        let rt =
+            crate::core::runtime::Runtime::new("bt", "t", &crate::core::shutdown::Shutdown::new());
+        let pool = WorkerPool::new(&rt, "hash", 2).unwrap();
         let bytes = make(source, "http://127.0.0.1:1/announce", piece, &pool, &|_| {}).unwrap();
         std::fs::write(dir.join("x.torrent"), &bytes).unwrap();
         read(&dir.join("x.torrent")).unwrap()

@@ -1,5 +1,5 @@
 //! One peer connection: handshake, then a reader thread (this one) that parses messages and
-//! decides what to request, and a `bt-peer-write` thread that sends messages and serves blocks.
+//! decides what to request, and a `bt-write` thread that sends messages and serves blocks.
 //!
 //! Two threads per connection so that reading never waits on writing: two peers that upload to
 //! each other at once would otherwise both block in `write` with full socket buffers. Anything a
@@ -91,9 +91,9 @@ pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Opt
     );
     let cancelled: Cancelled = Arc::default();
     let writer = match (stream.try_clone(), e.clone(), cancelled.clone()) {
-        (Ok(ws), e2, c) => std::thread::Builder::new()
-            .name("bt-peer-write".into())
-            .spawn(move || write_loop(&e2, ws, wrx, &c)),
+        (Ok(ws), e2, c) => {
+            e.rt.spawn_owned("write", move || write_loop(&e2, ws, wrx, &c))
+        }
         (Err(err), ..) => Err(err),
     };
     let writer = match writer {

@@ -10,6 +10,7 @@
 use super::announce::{self, AnnounceError, HttpRequest};
 use super::swarm::SwarmTable;
 use super::udp_tracker::{self, UdpReply, UdpRequest, WINDOW_SECS};
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{Dispatch, TcpService};
 use crate::core::timed_out;
@@ -38,34 +39,27 @@ pub fn run(
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let table: Table = Arc::new(Mutex::new(SwarmTable::new(config.interval, config.expiry)));
+    let rt = Runtime::new("bt", "bt-tracker", &shutdown);
     let service = match http {
         Some(listener) => {
             let t = table.clone();
             Some(TcpService::start_with(
+                &rt,
                 listener,
-                "bt-tracker-http",
+                "http",
                 Dispatch::ThreadPerConnection,
                 move |stream, peer| serve_http(stream, peer, &t),
             )?)
         }
         None => None,
     };
-    let udp_thread = match udp {
-        Some(socket) => {
-            let (t, s) = (table.clone(), shutdown.clone());
-            Some(
-                std::thread::Builder::new()
-                    .name("bt-tracker-udp".into())
-                    .spawn(move || serve_udp(socket, &t, &s))?,
-            )
-        }
-        None => None,
-    };
+    if let Some(socket) = udp {
+        let (t, s) = (table.clone(), rt.shutdown().clone());
+        rt.spawn("udp", move || serve_udp(socket, &t, &s))?;
+    }
     while !shutdown.sleep(Duration::from_secs(3600)) {}
     drop(service);
-    if let Some(t) = udp_thread {
-        let _ = t.join();
-    }
+    rt.stop(STOP_BOUND);
     Ok(())
 }
 
