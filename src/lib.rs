@@ -13,6 +13,8 @@
 //!   rules), and the I/O roles that wire them to sockets: [`p2ptracker`] (P2PTracker++),
 //!   [`fileapp`] (FileApp, "Bootleg BitTorrent"), [`bittrickle`] (BitTrickle), [`torrent`]
 //!   (BitTorrent-Python) and [`xfs`] (Simple xFS).
+//! - [`bt`] is real BitTorrent v1 (BEP 3/15/23) on the same core, tested against aria2,
+//!   Transmission and libtorrent.
 //! - [`demo`] runs a whole P2PTracker++ swarm on loopback in one process.
 //!
 //! Data flows one way, CLI → system → core; the core never knows which system called it.
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bittrickle;
+pub mod bt;
 pub mod core;
 pub mod demo;
 pub mod fileapp;

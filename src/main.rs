@@ -34,6 +34,8 @@ enum System {
     /// BitTorrent-Python: UDP tracker and nodes exchanging pickled dicts.
     #[command(name = "torrent")]
     Torrent(peershare::torrent::cli::Args),
+    /// Real BitTorrent v1: make/show torrents, an HTTP+UDP tracker, seed and get.
+    Bt(peershare::bt::cli::Args),
     /// A whole P2PTracker++ swarm on 127.0.0.1 in one process.
     Demo(peershare::demo::Args),
 }
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
         System::FileApp(args) => peershare::fileapp::cli::run(args),
         System::Xfs(args) => peershare::xfs::cli::run(args),
         System::Torrent(args) => peershare::torrent::cli::run(args),
+        System::Bt(args) => peershare::bt::cli::run(args),
         System::Demo(args) => peershare::demo::run(args),
     }
 }

@@ -1,0 +1,507 @@
+//! One peer connection: handshake, then a reader thread (this one) that parses messages and
+//! decides what to request, and a `bt-write` thread that sends messages and serves blocks.
+//!
+//! Two threads per connection so that reading never waits on writing: two peers that upload to
+//! each other at once would otherwise both block in `write` with full socket buffers. Anything a
+//! peer gets wrong — wrong info-hash, a bitfield of the wrong size or not first, a request past
+//! the piece's end or above [`MAX_REQUEST`], a message above the frame limit, a `have` or
+//! `piece` for a piece that does not exist — is logged in one line and closes that connection
+//! only. We unchoke every interested peer (no tit-for-tat: a course swarm has no free riders to
+//! punish) and keep up to [`PIPELINE`] block requests in flight per peer.
+
+use super::client::{Control, Engine, Link};
+use super::metainfo::sha1;
+use super::wire::{self, Bitfield, Framer, Handshake, Message, BLOCK, HANDSHAKE_LEN, MAX_REQUEST};
+use crate::core::timed_out;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Block requests in flight per peer.
+pub const PIPELINE: usize = 64;
+/// A peer silent this long is dropped (BEP 3 peers send keep-alives every 2 minutes).
+const IDLE: Duration = Duration::from_secs(180);
+
+/// What the writer thread is asked to send.
+pub enum Out {
+    Msg(Message),
+    /// Serve this block (unless the peer cancels it first).
+    Block {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
+}
+
+type Cancelled = Arc<Mutex<HashSet<(u32, u32, u32)>>>;
+
+/// A piece being fetched from this peer.
+struct Fetch {
+    index: usize,
+    buf: Vec<u8>,
+    /// Next block offset not yet requested.
+    next: u64,
+    /// Requested, not yet received block offsets.
+    pending: HashSet<u64>,
+    received: u64,
+}
+
+/// Runs one connection to the end; `dialed` is the address we dialed (None when accepted).
+pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Option<SocketAddr>) {
+    let _ = stream.set_nodelay(true);
+    let hs = match handshake(e, &mut stream, dialed.is_some()) {
+        Ok(h) => h,
+        Err(err) => {
+            log::info!("closed {addr}: {err}");
+            if let Some(d) = dialed {
+                if let Ok(mut s) = e.lock() {
+                    s.dialing.remove(&d);
+                }
+            }
+            return;
+        }
+    };
+    let (wtx, wrx) = crossbeam_channel::unbounded::<Out>();
+    let (ctx, crx) = crossbeam_channel::unbounded::<Control>();
+    let link = Link {
+        peer_id: hs.peer_id,
+        addr: dialed.unwrap_or(addr),
+        writer: wtx.clone(),
+        control: ctx,
+    };
+    let Some(conn) = e.add_link(link) else {
+        log::debug!("closed {addr}: already connected to that peer (or ourselves)");
+        if let Some(d) = dialed {
+            if let Ok(mut s) = e.lock() {
+                s.dialing.remove(&d);
+                if hs.peer_id == e.peer_id {
+                    s.skip.insert(d);
+                }
+            }
+        }
+        return;
+    };
+    log::info!(
+        "connected to {addr} ({})",
+        String::from_utf8_lossy(&hs.peer_id[..8])
+    );
+    let cancelled: Cancelled = Arc::default();
+    let writer = match (stream.try_clone(), e.clone(), cancelled.clone()) {
+        (Ok(ws), e2, c) => {
+            e.rt.spawn_owned("write", move || write_loop(&e2, ws, wrx, &c))
+        }
+        (Err(err), ..) => Err(err),
+    };
+    let writer = match writer {
+        Ok(w) => w,
+        Err(err) => {
+            log::warn!("cannot start a writer for {addr}: {err}");
+            e.remove_link(conn, None, &[]);
+            return;
+        }
+    };
+    let have = e.have();
+    if have.count() > 0 {
+        let _ = wtx.send(Out::Msg(Message::Bitfield(have.as_bytes().to_vec())));
+    }
+    let mut r = Reader {
+        e: e.clone(),
+        addr,
+        peer_id: hs.peer_id,
+        out: wtx,
+        control: crx,
+        cancelled,
+        bits: None,
+        choked: true,
+        interested: false,
+        fetches: Vec::new(),
+    };
+    let why = r.read_loop(&mut stream);
+    log::info!("closed {addr}: {why}");
+    let _ = stream.shutdown(NetShutdown::Both);
+    let fetching: Vec<usize> = r.fetches.iter().map(|f| f.index).collect();
+    e.remove_link(conn, r.bits.as_ref(), &fetching);
+    drop(r);
+    let _ = writer.join();
+}
+
+fn handshake(e: &Engine, s: &mut TcpStream, we_dialed: bool) -> io::Result<Handshake> {
+    let ours = wire::encode_handshake(&Handshake {
+        reserved: [0; 8],
+        info_hash: e.meta.info_hash,
+        peer_id: e.peer_id,
+    });
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_write_timeout(Some(Duration::from_secs(10)))?;
+    if we_dialed {
+        s.write_all(&ours)?;
+    }
+    let mut theirs = [0u8; HANDSHAKE_LEN];
+    s.read_exact(&mut theirs)?;
+    let h = wire::parse_handshake(&theirs)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+    if h.info_hash != e.meta.info_hash {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the handshake names info-hash {}, not ours",
+                crate::core::digest::to_hex(&h.info_hash)
+            ),
+        ));
+    }
+    if !we_dialed {
+        s.write_all(&ours)?;
+    }
+    Ok(h)
+}
+
+fn write_loop(e: &Engine, mut s: TcpStream, rx: Receiver<Out>, cancelled: &Cancelled) {
+    let _ = s.set_write_timeout(Some(Duration::from_secs(60)));
+    loop {
+        let out = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(o) => o,
+            Err(RecvTimeoutError::Timeout) => Out::Msg(Message::KeepAlive),
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let bytes = match out {
+            Out::Msg(m) => wire::encode(&m),
+            Out::Block {
+                index,
+                begin,
+                length,
+            } => {
+                if cancelled
+                    .lock()
+                    .is_ok_and(|mut c| c.remove(&(index, begin, length)))
+                {
+                    continue;
+                }
+                // One buffer, header then block, so each block is one write(2).
+                let mut b = vec![0u8; 13 + length as usize];
+                b[..13].copy_from_slice(&wire::piece_header(index, begin, length as usize));
+                if let Err(err) = e
+                    .storage
+                    .read_into(index as usize, begin as u64, &mut b[13..])
+                {
+                    log::warn!("cannot read piece {index}: {err}");
+                    break;
+                }
+                e.uploaded.fetch_add(length as u64, Ordering::Relaxed);
+                b
+            }
+        };
+        if s.write_all(&bytes).is_err() {
+            break;
+        }
+    }
+    let _ = s.shutdown(NetShutdown::Both);
+}
+
+struct Reader {
+    e: Arc<Engine>,
+    addr: SocketAddr,
+    peer_id: [u8; 20],
+    out: crossbeam_channel::Sender<Out>,
+    control: Receiver<Control>,
+    cancelled: Cancelled,
+    bits: Option<Bitfield>,
+    choked: bool,
+    interested: bool,
+    fetches: Vec<Fetch>,
+}
+
+impl Reader {
+    fn n(&self) -> usize {
+        self.e.meta.piece_count()
+    }
+
+    fn send(&self, m: Message) {
+        let _ = self.out.send(Out::Msg(m));
+    }
+
+    /// Reads until the peer leaves, breaks a rule, or we stop; returns why.
+    fn read_loop(&mut self, s: &mut TcpStream) -> String {
+        let max_frame = (MAX_REQUEST as usize + 13).max(self.n().div_ceil(8) + 1);
+        let mut framer = Framer::new(max_frame);
+        let mut buf = vec![0u8; 256 * 1024];
+        if s.set_read_timeout(Some(Duration::from_millis(100)))
+            .is_err()
+        {
+            return "cannot set a read timeout".into();
+        }
+        let mut last_heard = Instant::now();
+        loop {
+            if self.e.shutdown.is_triggered() {
+                return "shutting down".into();
+            }
+            match s.read(&mut buf) {
+                Ok(0) => return "the peer closed the connection".into(),
+                Ok(n) => {
+                    last_heard = Instant::now();
+                    framer.push(&buf[..n]);
+                }
+                Err(err) if timed_out(&err) => {}
+                Err(err) => return format!("read failed: {err}"),
+            }
+            loop {
+                match framer.next_body() {
+                    Ok(Some(body)) => {
+                        let m = match wire::parse(&body) {
+                            Ok(m) => m,
+                            Err(err) => return format!("refused a message: {err}"),
+                        };
+                        if let Err(why) = self.handle(m) {
+                            return why;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(err) => return format!("refused a message: {err}"),
+                }
+            }
+            while let Ok(c) = self.control.try_recv() {
+                match c {
+                    Control::PieceDone(i) => self.drop_fetch(i),
+                }
+            }
+            if last_heard.elapsed() > IDLE {
+                return "the peer was silent too long".into();
+            }
+            let we_are_seed = self.e.is_complete();
+            if we_are_seed && self.bits.as_ref().is_some_and(Bitfield::is_full) {
+                if let Ok(mut st) = self.e.lock() {
+                    if let Some(l) = st.links.values().find(|l| l.peer_id == self.peer_id) {
+                        let a = l.addr;
+                        st.skip.insert(a);
+                    }
+                }
+                return "both sides are seeds".into();
+            }
+            self.update_interest();
+            self.fill_requests();
+        }
+    }
+
+    fn handle(&mut self, m: Message) -> Result<(), String> {
+        let n = self.n();
+        if !matches!(m, Message::Piece { .. }) {
+            log::trace!("{} sent {m:?}", self.addr);
+        }
+        match m {
+            Message::KeepAlive
+            | Message::Port(_)
+            | Message::Unknown(_)
+            | Message::NotInterested => {}
+            Message::Choke => {
+                self.choked = true;
+                let dropped: Vec<usize> = self.fetches.drain(..).map(|f| f.index).collect();
+                if let Ok(mut s) = self.e.lock() {
+                    for i in dropped {
+                        s.picker.release(i);
+                    }
+                }
+            }
+            Message::Unchoke => self.choked = false,
+            Message::Interested => self.send(Message::Unchoke),
+            Message::Have(i) => {
+                if i as usize >= n {
+                    return Err(format!("the peer announced piece {i} of {n}"));
+                }
+                let bits = self.bits.get_or_insert_with(|| Bitfield::new(n));
+                if !bits.has(i as usize) {
+                    bits.set(i as usize);
+                    if let Ok(mut s) = self.e.lock() {
+                        s.picker.peer_has(i as usize);
+                    }
+                }
+            }
+            Message::Bitfield(raw) => {
+                // BEP 3 puts the bitfield right after the handshake, but aria2 sends it late and
+                // sends it again as it gets pieces: a later bitfield replaces the earlier one.
+                let bits = Bitfield::from_wire(&raw, n).ok_or_else(|| {
+                    format!(
+                        "the peer's bitfield is {} bytes (or has spare bits set); {n} pieces need {}",
+                        raw.len(),
+                        n.div_ceil(8)
+                    )
+                })?;
+                if let Ok(mut s) = self.e.lock() {
+                    if let Some(old) = &self.bits {
+                        s.picker.remove_peer(old);
+                    }
+                    s.picker.add_peer(&bits);
+                }
+                self.bits = Some(bits);
+            }
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => {
+                let i = index as usize;
+                if i >= n {
+                    return Err(format!("the peer requested piece {index} of {n}"));
+                }
+                let size = self.e.meta.piece_size(i);
+                if length == 0 || length > MAX_REQUEST || begin as u64 + length as u64 > size {
+                    return Err(format!(
+                        "the peer requested {length} bytes at {begin} of piece {index}, which holds {size}"
+                    ));
+                }
+                if !self.e.have().has(i) {
+                    return Err(format!(
+                        "the peer requested piece {index}, which we do not have"
+                    ));
+                }
+                let _ = self.out.send(Out::Block {
+                    index,
+                    begin,
+                    length,
+                });
+            }
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => {
+                if let Ok(mut c) = self.cancelled.lock() {
+                    if c.len() < 4096 {
+                        c.insert((index, begin, length));
+                    }
+                }
+            }
+            Message::Piece { index, begin, data } => {
+                if index as usize >= n {
+                    return Err(format!("the peer sent piece {index} of {n}"));
+                }
+                self.receive_block(index as usize, begin as u64, data)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn receive_block(&mut self, index: usize, begin: u64, data: Vec<u8>) -> Result<(), String> {
+        let Some(pos) = self
+            .fetches
+            .iter()
+            .position(|f| f.index == index && f.pending.contains(&begin))
+        else {
+            return Ok(()); // cancelled or duplicate: ignore
+        };
+        let f = &mut self.fetches[pos];
+        if begin + data.len() as u64 > f.buf.len() as u64
+            || data.len() as u64 != block_len(f.buf.len() as u64, begin)
+        {
+            return Err(format!(
+                "the peer sent {} bytes at {begin} of piece {index}",
+                data.len()
+            ));
+        }
+        f.pending.remove(&begin);
+        f.buf[begin as usize..begin as usize + data.len()].copy_from_slice(&data);
+        f.received += data.len() as u64;
+        if f.received < f.buf.len() as u64 {
+            return Ok(());
+        }
+        let f = self.fetches.remove(pos);
+        if sha1(&f.buf) == self.e.meta.pieces[index] {
+            if let Err(err) = self.e.piece_verified(index, &f.buf) {
+                log::error!("cannot write piece {index}: {err}");
+                self.e.piece_failed(index, [0; 20]);
+                self.e.shutdown.trigger();
+            }
+        } else {
+            log::warn!(
+                "piece {index} from {} failed its SHA-1 check; fetching it from another peer",
+                self.addr
+            );
+            self.e.piece_failed(index, self.peer_id);
+        }
+        Ok(())
+    }
+
+    fn drop_fetch(&mut self, index: usize) {
+        if let Some(pos) = self.fetches.iter().position(|f| f.index == index) {
+            let f = self.fetches.remove(pos);
+            for begin in f.pending {
+                let length = block_len(f.buf.len() as u64, begin) as u32;
+                self.send(Message::Cancel {
+                    index: index as u32,
+                    begin: begin as u32,
+                    length,
+                });
+            }
+        }
+    }
+
+    fn update_interest(&mut self) {
+        let want = match &self.bits {
+            Some(bits) => {
+                let have = self.e.have();
+                (0..self.n()).any(|i| bits.has(i) && !have.has(i))
+            }
+            None => false,
+        };
+        if want != self.interested {
+            self.interested = want;
+            self.send(if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            });
+        }
+    }
+
+    fn fill_requests(&mut self) {
+        if self.choked || !self.interested {
+            return;
+        }
+        let Some(bits) = self.bits.clone() else {
+            return;
+        };
+        let mut pending: usize = self.fetches.iter().map(|f| f.pending.len()).sum();
+        while pending < PIPELINE {
+            let f = match self
+                .fetches
+                .iter_mut()
+                .find(|f| f.next < f.buf.len() as u64)
+            {
+                Some(f) => f,
+                None => {
+                    let fetching: Vec<usize> = self.fetches.iter().map(|f| f.index).collect();
+                    let Some(i) = self.e.pick(&bits, &fetching, &self.peer_id) else {
+                        return;
+                    };
+                    let size = self.e.meta.piece_size(i) as usize;
+                    self.fetches.push(Fetch {
+                        index: i,
+                        buf: vec![0; size],
+                        next: 0,
+                        pending: HashSet::new(),
+                        received: 0,
+                    });
+                    self.fetches.last_mut().expect("just pushed")
+                }
+            };
+            let begin = f.next;
+            let length = block_len(f.buf.len() as u64, begin);
+            f.next += length;
+            f.pending.insert(begin);
+            let index = f.index as u32;
+            let _ = self.out.send(Out::Msg(Message::Request {
+                index,
+                begin: begin as u32,
+                length: length as u32,
+            }));
+            pending += 1;
+        }
+    }
+}
+
+/// Length of the block at `begin` of a piece of `size` bytes.
+fn block_len(size: u64, begin: u64) -> u64 {
+    size.saturating_sub(begin).min(BLOCK as u64)
+}
