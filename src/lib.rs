@@ -10,6 +10,8 @@
 //!   [`fileapp`] (FileApp, "Bootleg BitTorrent"), [`bittrickle`] (BitTrickle), [`torrent`]
 //!   (BitTorrent-Python) and [`xfs`] (Simple xFS).
 //! - [`demo`] runs a whole P2PTracker++ swarm on loopback in one process.
+//! - [`grade`] runs any implementation through its assignment's rubric (`peershare grade`), with
+//!   peershare's programs playing the other roles, and reports the evidence.
 //!
 //! Data flows one way, CLI → system → core; the core never knows which system called it.
 //! Blocking `std::net` sockets and OS threads talk over crossbeam channels; there is no async
@@ -21,6 +23,7 @@ pub mod bittrickle;
 pub mod core;
 pub mod demo;
 pub mod fileapp;
+pub mod grade;
 pub mod p2ptracker;
 pub mod torrent;
 pub mod xfs;
