@@ -38,8 +38,12 @@ impl Namespace {
 
     /// `cmd` run inside this namespace.
     pub fn wrap(&self, cmd: &CommandLine) -> CommandLine {
-        let mut args: Vec<std::ffi::OsString> =
-            vec!["netns".into(), "exec".into(), self.name.clone().into(), cmd.program.clone()];
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "netns".into(),
+            "exec".into(),
+            self.name.clone().into(),
+            cmd.program.clone(),
+        ];
         args.extend(cmd.args.iter().cloned());
         CommandLine {
             program: "ip".into(),
@@ -155,7 +159,11 @@ pub fn render_csv(rows: &[Row]) -> String {
 
 pub fn run(a: &P2pArgs, dir: &Path, exe: &Path, shutdown: &Shutdown) -> ExitCode {
     let mut subs: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect(),
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect(),
         Err(e) => {
             eprintln!("error: cannot read --batch {}: {e}", dir.display());
             return ExitCode::from(2);
@@ -163,7 +171,10 @@ pub fn run(a: &P2pArgs, dir: &Path, exe: &Path, shutdown: &Shutdown) -> ExitCode
     };
     subs.sort();
     if subs.is_empty() {
-        eprintln!("error: --batch {} holds no submission folders", dir.display());
+        eprintln!(
+            "error: --batch {} holds no submission folders",
+            dir.display()
+        );
         return ExitCode::from(2);
     }
     let out_dir = a
@@ -243,7 +254,12 @@ fn grade_one(
     }
     .with(&["grade", "p2ptracker"])
     .with(&[sub.as_os_str(), "--json".as_ref(), json.as_os_str()])
-    .with(&["--timeout-scale".to_string(), a.timeout_scale.to_string()]);
+    .with(&[
+        "--timeout-scale".to_string(),
+        a.timeout_scale.to_string(),
+        "--part".to_string(),
+        format!("{:?}", a.part).to_lowercase(),
+    ]);
     let failed = |note: String| Row {
         name: name.clone(),
         score: 0.0,
@@ -285,7 +301,10 @@ fn grade_one(
         .and_then(|t| row_from_json(&name, &t));
     match (row, status) {
         (Some(r), _) => r,
-        (None, None) => failed(format!("grading did not finish within {:.0} s", limit.as_secs_f64())),
+        (None, None) => failed(format!(
+            "grading did not finish within {:.0} s",
+            limit.as_secs_f64()
+        )),
         (None, Some(s)) => failed(format!(
             "grading ended with {} and no results: {err}",
             super::runner::describe_status(s)
@@ -305,10 +324,17 @@ mod tests {
         let csv = render_csv(&[r]);
         let mut lines = csv.lines();
         let header = lines.next().unwrap();
-        assert!(header.starts_with("name,score,tracker 1,tracker 2,"), "{header}");
+        assert!(
+            header.starts_with("name,score,tracker 1,tracker 2,"),
+            "{header}"
+        );
         assert!(header.ends_with(",system 7,note"), "{header}");
         let row = lines.next().unwrap();
         assert!(row.starts_with("\"ann, b\",7.5,5,,,,2.5,"), "{row}");
-        assert_eq!(row.split(',').count(), header.split(',').count() + 1, "{row}");
+        assert_eq!(
+            row.split(',').count(),
+            header.split(',').count() + 1,
+            "{row}"
+        );
     }
 }

@@ -217,7 +217,9 @@ fn run_p2ptracker(a: P2pArgs) -> ExitCode {
             eprintln!("grading interrupted; every program it started has been ended");
             ExitCode::from(130)
         }
-        Err(Abort::PortBusy(p)) => usage(&format!("{p}; the spec fixes that port, so nothing can be graded until it is free")),
+        Err(Abort::PortBusy(p)) => usage(&format!(
+            "{p}; the spec fixes that port, so nothing can be graded until it is free"
+        )),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

@@ -91,7 +91,10 @@ impl fmt::Display for CommandLine {
 pub struct Tail(Arc<Mutex<VecDeque<u8>>>);
 
 impl Tail {
-    fn start(mut pipe: impl Read + Send + 'static, name: String) -> io::Result<(Tail, JoinHandle<()>)> {
+    fn start(
+        mut pipe: impl Read + Send + 'static,
+        name: String,
+    ) -> io::Result<(Tail, JoinHandle<()>)> {
         let tail = Tail::default();
         let sink = tail.0.clone();
         let handle = std::thread::Builder::new().name(name).spawn(move || {
@@ -224,7 +227,11 @@ impl Proc {
                 self.started.elapsed().as_secs_f64(),
                 describe_status(s)
             )),
-            None => out.push(format!("{} (pid {}) is still running", self.label, self.pid())),
+            None => out.push(format!(
+                "{} (pid {}) is still running",
+                self.label,
+                self.pid()
+            )),
         }
         let lines = self.stderr.last_lines(5);
         if !lines.is_empty() {
@@ -241,7 +248,11 @@ impl Proc {
             if let Some(p) = pgid {
                 let _ = rustix::process::kill_process_group(p, self.stop_signal);
             }
-            let grace = if self.stop_signal == rustix::process::Signal::INT { 5 } else { 1 };
+            let grace = if self.stop_signal == rustix::process::Signal::INT {
+                5
+            } else {
+                1
+            };
             let end = Instant::now() + Duration::from_secs(grace);
             while self.exited().is_none() && Instant::now() < end {
                 std::thread::sleep(Duration::from_millis(20));
@@ -338,7 +349,12 @@ pub fn port_holder(port: u16) -> Option<String> {
     let name = parts.next()?.trim_matches('"');
     let pid = parts.find_map(|p| p.strip_prefix("pid="))?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
         .unwrap_or_default();
     Some(if cmdline.is_empty() {
         format!("{name} (pid {pid})")
@@ -398,7 +414,9 @@ pub fn wait_until(timeout: Duration, shutdown: &Shutdown, mut cond: impl FnMut()
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (for programs that need a number).
 pub fn free_port() -> io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 #[cfg(test)]
@@ -409,7 +427,9 @@ mod tests {
     fn dropping_a_proc_ends_its_whole_process_group() {
         let dir = Workdir::new("runner").unwrap();
         // The shell starts a grandchild in the same group and reports its pid.
-        let cmd = CommandLine::parse("sh -c").unwrap().with(&["sleep 30 & echo $!; wait"]);
+        let cmd = CommandLine::parse("sh -c")
+            .unwrap()
+            .with(&["sleep 30 & echo $!; wait"]);
         let mut p = Proc::spawn("sh", &cmd, &dir.path).unwrap();
         let shutdown = Shutdown::new();
         assert!(wait_until(Duration::from_secs(5), &shutdown, || !p
@@ -430,9 +450,13 @@ mod tests {
     #[test]
     fn evidence_names_the_exit_status_and_last_stderr_lines() {
         let dir = Workdir::new("runner").unwrap();
-        let cmd = CommandLine::parse("sh -c").unwrap().with(&["echo boom >&2; exit 3"]);
+        let cmd = CommandLine::parse("sh -c")
+            .unwrap()
+            .with(&["echo boom >&2; exit 3"]);
         let mut p = Proc::spawn("P2PClient c1", &cmd, &dir.path).unwrap();
-        assert!(p.wait_exit(Duration::from_secs(5), &Shutdown::new()).is_some());
+        assert!(p
+            .wait_exit(Duration::from_secs(5), &Shutdown::new())
+            .is_some());
         // The reader may trail the exit by a moment.
         assert!(wait_until(Duration::from_secs(2), &Shutdown::new(), || p
             .stderr

@@ -296,7 +296,9 @@ mod tests {
         let c = check(bad);
         assert_eq!(c.problems.len(), 3, "{:?}", c.problems);
         assert!(c.problems[0].starts_with("line 1:") && c.problems[0].contains("never announced"));
-        assert!(c.problems[1].starts_with("line 3:") && c.problems[1].contains("which it announced"));
+        assert!(
+            c.problems[1].starts_with("line 3:") && c.problems[1].contains("which it announced")
+        );
         assert!(c.problems[2].contains("never named port 7002"));
     }
 }

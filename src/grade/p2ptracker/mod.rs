@@ -87,7 +87,9 @@ pub enum Abort {
 impl fmt::Display for Abort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Abort::PortBusy(p) => write!(f, "{p}; the spec fixes that port, so grading cannot go on"),
+            Abort::PortBusy(p) => {
+                write!(f, "{p}; the spec fixes that port, so grading cannot go on")
+            }
             Abort::Interrupted => write!(f, "interrupted"),
             Abort::Setup(e) => write!(f, "could not set up a test: {e}"),
         }
@@ -102,25 +104,58 @@ impl From<io::Error> for Abort {
 
 /// The rubric's names and points, in report order.
 pub const RUBRIC: [(&str, f64); 19] = [
-    ("tracker 1: accepts simultaneous connections from more than 2 clients", 5.0),
-    ("tracker 2: chunk list where a chunk exists and one client has it", 5.0),
-    ("tracker 3: a chunk two clients have (both holders in the reply)", 5.0),
-    ("tracker 4: a chunk nobody registered gets CHUNK_LOCATION_UNKNOWN", 5.0),
+    (
+        "tracker 1: accepts simultaneous connections from more than 2 clients",
+        5.0,
+    ),
+    (
+        "tracker 2: chunk list where a chunk exists and one client has it",
+        5.0,
+    ),
+    (
+        "tracker 3: a chunk two clients have (both holders in the reply)",
+        5.0,
+    ),
+    (
+        "tracker 4: a chunk nobody registered gets CHUNK_LOCATION_UNKNOWN",
+        5.0,
+    ),
     ("client 1: sends its own chunk list to the tracker", 2.5),
-    ("client 2: asks the tracker for all the other chunks it needs", 2.5),
-    ("client 3: connects to peers without disconnecting from the tracker", 5.0),
-    ("client 4: transfers some files from peer clients (layout 1)", 5.0),
-    ("client 5: transfers some files from peer clients (layout 2)", 5.0),
+    (
+        "client 2: asks the tracker for all the other chunks it needs",
+        2.5,
+    ),
+    (
+        "client 3: connects to peers without disconnecting from the tracker",
+        5.0,
+    ),
+    (
+        "client 4: transfers some files from peer clients (layout 1)",
+        5.0,
+    ),
+    (
+        "client 5: transfers some files from peer clients (layout 2)",
+        5.0,
+    ),
     ("client 6: transfers all files from peer clients", 5.0),
     ("client 7: asks peers only for the correct chunks", 2.5),
     ("client 8: disconnects from peers after each transfer", 2.5),
     ("system 1: more than one client can be invoked", 5.0),
-    ("system 2: all clients make progress and eventually have all chunks", 8.0),
+    (
+        "system 2: all clients make progress and eventually have all chunks",
+        8.0,
+    ),
     ("system 3: clients finish in reasonable time", 8.0),
-    ("system 4: clients make and receive peer connections at the same time", 8.0),
+    (
+        "system 4: clients make and receive peer connections at the same time",
+        8.0,
+    ),
     ("system 5: small chunk files", 5.0),
     ("system 6: large chunk files (3 MB)", 8.0),
-    ("system 7: all clients finish when only some clients, holding every chunk, join first", 8.0),
+    (
+        "system 7: all clients finish when only some clients, holding every chunk, join first",
+        8.0,
+    ),
 ];
 
 fn result(id: &str, passed: bool, evidence: Vec<String>) -> TestResult {
@@ -135,7 +170,8 @@ fn result(id: &str, passed: bool, evidence: Vec<String>) -> TestResult {
 /// Runs the selected part(s) of the rubric.
 pub fn grade(subject: &Subject, part: Part, cx: &Context) -> Result<Report, Abort> {
     let start = Instant::now();
-    runner::wait_port_free(SPEC_PORT, cx.timeouts.secs(2.0), &cx.shutdown).map_err(Abort::PortBusy)?;
+    runner::wait_port_free(SPEC_PORT, cx.timeouts.secs(2.0), &cx.shutdown)
+        .map_err(Abort::PortBusy)?;
     let mut report = Report::default();
     if part.tracker() {
         if let Some(t) = &subject.tracker {
@@ -241,7 +277,10 @@ fn log_lines(dir: &Path) -> Vec<LogLine> {
 fn want_log_line(dir: &Path, want: &LogLine, shown: &str) -> Option<String> {
     let text = read_log(dir);
     let parsed = logs::parse_file(&text);
-    if parsed.iter().any(|(_, _, p)| p == &Parsed::Line(want.clone())) {
+    if parsed
+        .iter()
+        .any(|(_, _, p)| p == &Parsed::Line(want.clone()))
+    {
         return None;
     }
     let mut msg = format!("logs.log has no line {shown}");
@@ -266,9 +305,8 @@ fn want_log_line(dir: &Path, want: &LogLine, shown: &str) -> Option<String> {
 }
 
 fn start_program(label: &str, cmd: &CommandLine, dir: &Path) -> Result<Proc, Abort> {
-    Proc::spawn(label, cmd, dir).map_err(|e| {
-        Abort::Setup(io::Error::new(e.kind(), format!("cannot start {cmd}: {e}")))
-    })
+    Proc::spawn(label, cmd, dir)
+        .map_err(|e| Abort::Setup(io::Error::new(e.kind(), format!("cannot start {cmd}: {e}"))))
 }
 
 /// Starts the student tracker in `dir` and waits until it listens on 5100.
@@ -302,7 +340,10 @@ fn start_tracker(
 }
 
 fn connect_tracker() -> io::Result<TcpStream> {
-    tcp::connect(SocketAddr::from(([127, 0, 0, 1], SPEC_PORT)), Duration::from_secs(3))
+    tcp::connect(
+        SocketAddr::from(([127, 0, 0, 1], SPEC_PORT)),
+        Duration::from_secs(3),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,7 +360,9 @@ impl Raw {
         match connect_tracker() {
             Ok(stream) => Some(Raw { name, stream }),
             Err(e) => {
-                tx.push(format!("{name}: cannot connect to 127.0.0.1:{SPEC_PORT}: {e}"));
+                tx.push(format!(
+                    "{name}: cannot connect to 127.0.0.1:{SPEC_PORT}: {e}"
+                ));
                 None
             }
         }
@@ -394,9 +437,23 @@ fn tracker_1(cmd: &CommandLine, cx: &Context) -> Result<TestResult, Abort> {
             program: cx.peershare.clone().into(),
             args: vec![],
         }
-        .with(&["p2ptracker", "client", "--transfer_port", "0", "--pace-ms", "1000", "--name", name, "--folder"])
+        .with(&[
+            "p2ptracker",
+            "client",
+            "--transfer_port",
+            "0",
+            "--pace-ms",
+            "1000",
+            "--name",
+            name,
+            "--folder",
+        ])
         .with(&[folder.as_os_str()]);
-        clients.push(start_program(&format!("peershare client {name}"), &c, &dir.path)?);
+        clients.push(start_program(
+            &format!("peershare client {name}"),
+            &c,
+            &dir.path,
+        )?);
         folders.push(folder);
     }
     let limit = cx.timeouts.secs(25.0);
@@ -413,11 +470,18 @@ fn tracker_1(cmd: &CommandLine, cx: &Context) -> Result<TestResult, Abort> {
     drop(clients);
     let passed = done && tracker.exited().is_none();
     if !passed {
-        ev.push(format!("not every client had every chunk within {:.0} s", limit.as_secs_f64()));
+        ev.push(format!(
+            "not every client had every chunk within {:.0} s",
+            limit.as_secs_f64()
+        ));
         ev.extend(tracker.evidence());
         ev.extend(tail_of_log(&dir.path, 6));
     }
-    Ok(result("tracker 1", passed, if passed { vec![] } else { ev }))
+    Ok(result(
+        "tracker 1",
+        passed,
+        if passed { vec![] } else { ev },
+    ))
 }
 
 fn tail_of_log(dir: &Path, n: usize) -> Vec<String> {
@@ -426,7 +490,11 @@ fn tail_of_log(dir: &Path, n: usize) -> Vec<String> {
     if lines.is_empty() {
         return vec!["logs.log: empty or missing".into()];
     }
-    let mut out = vec![format!("logs.log (last {} of {} lines):", n.min(lines.len()), lines.len())];
+    let mut out = vec![format!(
+        "logs.log (last {} of {} lines):",
+        n.min(lines.len()),
+        lines.len()
+    )];
     out.extend(
         lines[lines.len().saturating_sub(n)..]
             .iter()
@@ -449,7 +517,9 @@ fn tracker_holders(
         Err(ev) => return Ok(result(id, false, ev)),
     };
     let idx = if holders == 1 { 7 } else { 9 };
-    let ports: Vec<u16> = (0..holders).map(|k| 6101 + k as u16 + (idx as u16) * 10).collect();
+    let ports: Vec<u16> = (0..holders)
+        .map(|k| 6101 + k as u16 + (idx as u16) * 10)
+        .collect();
     let mut tx = Vec::new();
     // Each announcer closes before the next one opens and the question goes on the last
     // connection, so a tracker serving one connection at a time loses only `tracker 1`.
@@ -515,10 +585,15 @@ fn tracker_holders(
                 }
             }
             Some(Reply::Unknown) => {
-                problem = Some(format!("chunk {idx} was announced {} time(s) but reported unknown", holders));
+                problem = Some(format!(
+                    "chunk {idx} was announced {} time(s) but reported unknown",
+                    holders
+                ));
             }
             None => {
-                problem = Some(format!("{text:?} is not GET_CHUNK_FROM,{idx},… nor CHUNK_LOCATION_UNKNOWN,{idx}"));
+                problem = Some(format!(
+                    "{text:?} is not GET_CHUNK_FROM,{idx},… nor CHUNK_LOCATION_UNKNOWN,{idx}"
+                ));
                 break;
             }
         }
@@ -550,7 +625,10 @@ fn tracker_holders(
             })
         };
         runner::wait_until(cx.timeouts.secs(3.0), &cx.shutdown, || {
-            sent_logged() && wanted.iter().all(|(w, s)| want_log_line(&dir.path, w, s).is_none())
+            sent_logged()
+                && wanted
+                    .iter()
+                    .all(|(w, s)| want_log_line(&dir.path, w, s).is_none())
         });
         let missing: Vec<String> = wanted
             .iter()
@@ -561,7 +639,9 @@ fn tracker_holders(
             ok = false;
             tx.extend(missing);
             if !sent_logged {
-                tx.push(format!("logs.log has no P2PTracker,GET_CHUNK_FROM,{idx},… line naming every holder"));
+                tx.push(format!(
+                    "logs.log has no P2PTracker,GET_CHUNK_FROM,{idx},… line naming every holder"
+                ));
             }
         }
     } else if let Some(p) = problem {
@@ -726,12 +806,13 @@ fn run_client(cmd: &CommandLine, layout: ClientLayout, cx: &Context) -> Result<C
     let total = chunks.len() as u32;
     runner::wait_port_free(SPEC_PORT, cx.timeouts.secs(10.0), &cx.shutdown)
         .map_err(Abort::PortBusy)?;
-    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], SPEC_PORT))).map_err(|_| {
-        Abort::PortBusy(PortBusy {
-            port: SPEC_PORT,
-            holder: runner::port_holder(SPEC_PORT),
-        })
-    })?;
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], SPEC_PORT)))
+        .map_err(|_| {
+            Abort::PortBusy(PortBusy {
+                port: SPEC_PORT,
+                holder: runner::port_holder(SPEC_PORT),
+            })
+        })?;
     let rec = Recorder::new();
     let linger = cx.timeouts.secs(5.0);
     let mut peers = Vec::new();
@@ -814,7 +895,10 @@ fn run_client(cmd: &CommandLine, layout: ClientLayout, cx: &Context) -> Result<C
             break;
         }
         if Instant::now() >= deadline {
-            ending.push(format!("stopped at the run's deadline with {} of {total} chunks", have.len()));
+            ending.push(format!(
+                "stopped at the run's deadline with {} of {total} chunks",
+                have.len()
+            ));
             ending.extend(proc.evidence());
             break;
         }
@@ -948,16 +1032,21 @@ fn client_asks(runs: &[ClientRun]) -> TestResult {
                 .iter()
                 .any(|(_, _, r)| matches!(r, Ok(Request::WhereChunk { idx }) if *idx == i));
             if !asked {
-                problems.push(format!("never sent WHERE_CHUNK,{i}; {}", seen_by_tracker(run)));
+                problems.push(format!(
+                    "never sent WHERE_CHUNK,{i}; {}",
+                    seen_by_tracker(run)
+                ));
                 continue;
             }
             let want = LogLine::WhereChunk {
                 entity: run.name.clone(),
                 idx: i,
             };
-            if let Some(m) =
-                want_log_line(&run.dir.path, &want, &format!("{},WHERE_CHUNK,{i}", run.name))
-            {
+            if let Some(m) = want_log_line(
+                &run.dir.path,
+                &want,
+                &format!("{},WHERE_CHUNK,{i}", run.name),
+            ) {
                 problems.push(m);
             }
         }
@@ -1011,7 +1100,8 @@ fn client_keeps_tracker(runs: &[ClientRun]) -> TestResult {
     });
     if !any_peer && r.passed {
         r.passed = false;
-        r.evidence.push("the client made no peer connection in any run".into());
+        r.evidence
+            .push("the client made no peer connection in any run".into());
         for run in runs {
             r.evidence.extend(run.ending.iter().cloned());
         }
@@ -1048,7 +1138,9 @@ fn client_asks_right_chunks(runs: &[ClientRun]) -> TestResult {
             asked_any = true;
             let port = run.peer_ports.get(peer).copied().unwrap_or(0);
             let Some(idx) = wire::parse_request_chunk(request.as_bytes()) else {
-                problems.push(format!("peer {port} got {request:?}, not REQUEST_CHUNK,<idx>"));
+                problems.push(format!(
+                    "peer {port} got {request:?}, not REQUEST_CHUNK,<idx>"
+                ));
                 continue;
             };
             if run.held.contains(&idx) {
@@ -1094,7 +1186,8 @@ fn client_asks_right_chunks(runs: &[ClientRun]) -> TestResult {
     });
     if !asked_any && r.passed {
         r.passed = false;
-        r.evidence.push("the client asked no peer for any chunk in any run".into());
+        r.evidence
+            .push("the client asked no peer for any chunk in any run".into());
         for run in runs {
             r.evidence.extend(run.ending.iter().cloned());
         }
@@ -1119,7 +1212,8 @@ fn client_disconnects(runs: &[ClientRun]) -> TestResult {
     });
     if !any && r.passed {
         r.passed = false;
-        r.evidence.push("the client made no peer connection in any run".into());
+        r.evidence
+            .push("the client made no peer connection in any run".into());
     }
     r
 }
@@ -1161,8 +1255,8 @@ impl SystemRun {
             .zip(&self.done_at)
             .enumerate()
             .map(|(k, (n, d))| {
-                let have = self.held[k].len()
-                    + self.landings.iter().filter(|(_, c, _)| *c == k).count();
+                let have =
+                    self.held[k].len() + self.landings.iter().filter(|(_, c, _)| *c == k).count();
                 match d {
                     Some(t) => format!("{n} done at {:.1} s", t.as_secs_f64()),
                     None => format!("{n} has {have}/{}", self.total),
@@ -1173,7 +1267,10 @@ impl SystemRun {
     }
 
     fn evidence(&self, what: &str) -> Vec<String> {
-        let mut ev = vec![format!("{} — {what}", self.label), format!("  {}", self.state())];
+        let mut ev = vec![
+            format!("{} — {what}", self.label),
+            format!("  {}", self.state()),
+        ];
         ev.extend(self.ending.iter().map(|l| format!("  {l}")));
         ev
     }
@@ -1323,7 +1420,10 @@ fn run_system(
             break;
         }
         if t >= bound {
-            run.ending.push(format!("stopped at the bound of {:.0} s", bound.as_secs_f64()));
+            run.ending.push(format!(
+                "stopped at the bound of {:.0} s",
+                bound.as_secs_f64()
+            ));
             break;
         }
     }
@@ -1338,7 +1438,8 @@ fn run_system(
             let lines = p.stderr.last_lines(3);
             if !lines.is_empty() {
                 run.ending.push(format!("{} last stderr lines:", p.label));
-                run.ending.extend(lines.into_iter().map(|l| format!("  | {l}")));
+                run.ending
+                    .extend(lines.into_iter().map(|l| format!("  | {l}")));
             }
         }
     }
@@ -1361,15 +1462,27 @@ fn system_part(
         SystemLayout {
             label: "spec layout c1{1,2} c2{3,4} c3{5,1}",
             sizes: vec![6000; 5],
-            clients: vec![(vec![1, 2], false), (vec![3, 4], false), (vec![5, 1], false)],
+            clients: vec![
+                (vec![1, 2], false),
+                (vec![3, 4], false),
+                (vec![5, 1], false),
+            ],
         },
         cx,
     )?;
     out.push(system_invoked(&cyclic));
     out.push(if cyclic.all_done() {
-        result("system 2", true, vec![format!("all done in {:.1} s", cyclic.elapsed.as_secs_f64())])
+        result(
+            "system 2",
+            true,
+            vec![format!("all done in {:.1} s", cyclic.elapsed.as_secs_f64())],
+        )
     } else {
-        result("system 2", false, cyclic.evidence("not every client got every chunk"))
+        result(
+            "system 2",
+            false,
+            cyclic.evidence("not every client got every chunk"),
+        )
     });
     progress(cx, "system: small chunks, c1 seeds 6 chunks to c2..c4");
     let small = run_system(
@@ -1392,7 +1505,11 @@ fn system_part(
     out.push(if small.all_done() {
         result("system 5", true, vec![])
     } else {
-        result("system 5", false, small.evidence("not every client got every chunk"))
+        result(
+            "system 5",
+            false,
+            small.evidence("not every client got every chunk"),
+        )
     });
     progress(cx, "system: 3 MB chunks");
     let large = run_system(
@@ -1408,7 +1525,11 @@ fn system_part(
     out.push(if large.all_done() {
         result("system 6", true, vec![])
     } else {
-        result("system 6", false, large.evidence("not every client got every chunk"))
+        result(
+            "system 6",
+            false,
+            large.evidence("not every client got every chunk"),
+        )
     });
     progress(cx, "system: late joiners");
     let late = run_system(
@@ -1424,7 +1545,11 @@ fn system_part(
     out.push(if late.all_done() {
         result("system 7", true, vec![])
     } else {
-        result("system 7", false, late.evidence("not every client got every chunk"))
+        result(
+            "system 7",
+            false,
+            late.evidence("not every client got every chunk"),
+        )
     });
     Ok(out)
 }
@@ -1437,9 +1562,10 @@ fn system_invoked(run: &SystemRun) -> TestResult {
             continue;
         }
         let port = run.ports.get(k).copied().unwrap_or(0);
-        let announced = run.log.iter().any(|l| {
-            matches!(l, LogLine::LocalChunks { port: p, .. } if *p == port)
-        });
+        let announced = run
+            .log
+            .iter()
+            .any(|l| matches!(l, LogLine::LocalChunks { port: p, .. } if *p == port));
         let received = run.landings.iter().any(|(_, c, _)| *c == k);
         if !announced && !received {
             problems.push(format!(
@@ -1468,7 +1594,11 @@ fn system_time(run: &SystemRun, cx: &Context) -> TestResult {
         return result(
             "system 3",
             true,
-            vec![format!("{}: all done in {:.1} s; {how}", run.label, run.elapsed.as_secs_f64())],
+            vec![format!(
+                "{}: all done in {:.1} s; {how}",
+                run.label,
+                run.elapsed.as_secs_f64()
+            )],
         );
     }
     let mut ev = run.evidence("clients did not all finish within the bound");
@@ -1482,7 +1612,10 @@ fn system_concurrent(run: &SystemRun) -> TestResult {
             .filter(|&k| k != y)
             .filter(|&k| {
                 run.held[k].contains(&i)
-                    || run.landings.iter().any(|&(t2, c, j)| c == k && j == i && t2 < t)
+                    || run
+                        .landings
+                        .iter()
+                        .any(|&(t2, c, j)| c == k && j == i && t2 < t)
             })
             .collect();
         sources.dedup();

@@ -20,10 +20,20 @@ use std::time::{Duration, Instant};
 /// One thing seen on the wire, stamped with the time since the run began.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
-    TrackerOpened { conn: usize },
-    TrackerClosed { conn: usize },
-    TrackerGot { conn: usize, text: String },
-    TrackerSent { conn: usize, text: String },
+    TrackerOpened {
+        conn: usize,
+    },
+    TrackerClosed {
+        conn: usize,
+    },
+    TrackerGot {
+        conn: usize,
+        text: String,
+    },
+    TrackerSent {
+        conn: usize,
+        text: String,
+    },
     /// A peer connection; `request` is what it read, `served` the bytes sent back, and `closed`
     /// whether the client closed its end after the peer half-closed (`None`: never did).
     PeerConn {
@@ -138,7 +148,12 @@ fn serve_tracker_conn(
         let n = match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 continue
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -241,7 +256,11 @@ fn wait_for_close(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
         match stream.read(&mut buf) {
             Ok(0) => return Some(start.elapsed()),
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // A reset is the client closing too.
             Err(_) => return Some(start.elapsed()),
