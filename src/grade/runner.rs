@@ -430,7 +430,7 @@ mod tests {
         let cmd = CommandLine::parse("sh -c")
             .unwrap()
             .with(&["sleep 30 & echo $!; wait"]);
-        let mut p = Proc::spawn("sh", &cmd, &dir.path).unwrap();
+        let p = Proc::spawn("sh", &cmd, &dir.path).unwrap();
         let shutdown = Shutdown::new();
         assert!(wait_until(Duration::from_secs(5), &shutdown, || !p
             .stdout

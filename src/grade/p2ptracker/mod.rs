@@ -872,7 +872,7 @@ fn run_client(cmd: &CommandLine, layout: ClientLayout, cx: &Context) -> Result<C
             .iter()
             .any(|(_, s)| matches!(s, Seen::TrackerOpened { .. }));
         if proc.exited().is_some() {
-            ending.push(format!("the client ended before it had every chunk"));
+            ending.push("the client ended before it had every chunk".to_string());
             std::thread::sleep(Duration::from_millis(200));
             ending.extend(proc.evidence());
             break;
@@ -1334,9 +1334,9 @@ fn run_system(
         ] as &[std::ffi::OsString]);
         start_program(&format!("P2PClient {}", names[k]), &full, &dir.path)
     };
-    for k in 0..n {
+    for (k, slot) in procs.iter_mut().enumerate() {
         if !layout.clients[k].1 {
-            procs[k] = Some(spawn(k)?);
+            *slot = Some(spawn(k)?);
         }
     }
     // Late joiners wait until the early ones' chunks are all known to the tracker (from its log
@@ -1358,9 +1358,9 @@ fn run_system(
             &cx.shutdown,
             || announced(&dir.path),
         );
-        for k in 0..n {
+        for (k, slot) in procs.iter_mut().enumerate() {
             if layout.clients[k].1 {
-                procs[k] = Some(spawn(k)?);
+                *slot = Some(spawn(k)?);
             }
         }
     }
