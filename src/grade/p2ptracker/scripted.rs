@@ -7,6 +7,8 @@
 //! (`client 8`). Both use the protocol codec ([`wire`]) and the tracker's holder index
 //! ([`ChunkIndex`]); they are not a second implementation of either.
 
+use crate::core::runtime::{Runtime, STOP_BOUND};
+use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, Dispatch, TcpService};
 use crate::p2ptracker::tracker::ChunkIndex;
 use crate::p2ptracker::wire::{self, Holder, Request};
@@ -93,6 +95,7 @@ impl Default for Recorder {
 pub struct ScriptedTracker {
     service: TcpService,
     stopping: Arc<AtomicBool>,
+    rt: Runtime,
 }
 
 impl ScriptedTracker {
@@ -110,21 +113,28 @@ impl ScriptedTracker {
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
         let next = Arc::new(AtomicUsize::new(0));
+        let rt = Runtime::new("grade", "grade-tracker", &Shutdown::new());
         let service = TcpService::start_with(
+            &rt,
             listener,
-            "grade-tracker",
+            "tracker",
             Dispatch::ThreadPerConnection,
             move |stream, _| {
                 let conn = next.fetch_add(1, Ordering::SeqCst);
                 serve_tracker_conn(stream, conn, &index, &rec, &stop);
             },
         )?;
-        Ok(ScriptedTracker { service, stopping })
+        Ok(ScriptedTracker {
+            service,
+            stopping,
+            rt,
+        })
     }
 
     pub fn stop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.service.stop();
+        self.rt.stop(STOP_BOUND);
     }
 }
 
@@ -204,7 +214,8 @@ fn serve_tracker_conn(
 /// A peer holding some chunks.
 pub struct ScriptedPeer {
     pub port: u16,
-    _service: TcpService,
+    service: TcpService,
+    rt: Runtime,
 }
 
 impl ScriptedPeer {
@@ -218,7 +229,8 @@ impl ScriptedPeer {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let port = listener.local_addr()?.port();
         let chunks = Arc::new(chunks);
-        let service = TcpService::start(listener, "grade-peer", 5, move |mut stream, _| {
+        let rt = Runtime::new("grade", "grade-peer", &Shutdown::new());
+        let service = TcpService::start(&rt, listener, "peer", 5, move |mut stream, _| {
             let opened = rec.now();
             rec.pending.fetch_add(1, Ordering::SeqCst);
             let req = tcp::read_once(&mut stream, 1024, Duration::from_secs(5)).unwrap_or_default();
@@ -240,10 +252,14 @@ impl ScriptedPeer {
             });
             rec.pending.fetch_sub(1, Ordering::SeqCst);
         })?;
-        Ok(ScriptedPeer {
-            port,
-            _service: service,
-        })
+        Ok(ScriptedPeer { port, service, rt })
+    }
+}
+
+impl Drop for ScriptedPeer {
+    fn drop(&mut self) {
+        self.service.stop();
+        self.rt.stop(STOP_BOUND);
     }
 }
 
