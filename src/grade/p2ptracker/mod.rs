@@ -318,7 +318,8 @@ fn start_tracker(
     runner::wait_port_free(SPEC_PORT, cx.timeouts.secs(10.0), &cx.shutdown)
         .map_err(Abort::PortBusy)?;
     let mut p = start_program("P2PTracker", cmd, dir)?;
-    let limit = cx.timeouts.secs(10.0);
+    // Python under load can take seconds just to start; a crash is seen at once regardless.
+    let limit = cx.timeouts.secs(STARTUP_SECS);
     let up = runner::wait_until(limit, &cx.shutdown, || {
         runner::listening_on(SPEC_PORT) || p.exited().is_some()
     });
@@ -407,6 +408,8 @@ impl Raw {
 }
 
 const PACE: Duration = Duration::from_secs(1);
+/// How long a program may take to listen (tracker) or connect (client) after it starts.
+const STARTUP_SECS: f64 = 15.0;
 
 fn tracker_part(cmd: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abort> {
     let mut out = Vec::new();
@@ -850,7 +853,7 @@ fn run_client(cmd: &CommandLine, layout: ClientLayout, cx: &Context) -> Result<C
     let mut proc = start_program("P2PClient", &full, &dir.path)?;
     let missing = (total as usize - layout.held.len()) as f64;
     let deadline = Instant::now() + cx.timeouts.secs(15.0 + 9.0 * missing);
-    let connect_by = Instant::now() + cx.timeouts.secs(10.0);
+    let connect_by = Instant::now() + cx.timeouts.secs(STARTUP_SECS);
     let stall = cx.timeouts.secs(20.0);
     let mut last_change = Instant::now();
     let mut have = present(&folder, &chunks);
@@ -880,7 +883,7 @@ fn run_client(cmd: &CommandLine, layout: ClientLayout, cx: &Context) -> Result<C
         if !connected && Instant::now() >= connect_by {
             ending.push(format!(
                 "the client never connected to the tracker at 127.0.0.1:{SPEC_PORT} within {:.0} s",
-                cx.timeouts.secs(10.0).as_secs_f64()
+                cx.timeouts.secs(STARTUP_SECS).as_secs_f64()
             ));
             ending.extend(proc.evidence());
             break;
