@@ -16,6 +16,8 @@
 //! - [`bt`] is real BitTorrent v1 (BEP 3/15/23) on the same core, tested against aria2,
 //!   Transmission and libtorrent.
 //! - [`demo`] runs a whole P2PTracker++ swarm on loopback in one process.
+//! - [`grade`] runs any implementation through its assignment's rubric (`peershare grade`), with
+//!   peershare's programs playing the other roles, and reports the evidence.
 //!
 //! Data flows one way, CLI → system → core; the core never knows which system called it.
 //! Blocking `std::net` sockets and OS threads talk over crossbeam channels; there is no async
@@ -28,6 +30,7 @@ pub mod bt;
 pub mod core;
 pub mod demo;
 pub mod fileapp;
+pub mod grade;
 pub mod p2ptracker;
 pub mod torrent;
 pub mod xfs;

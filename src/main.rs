@@ -38,6 +38,8 @@ enum System {
     Bt(peershare::bt::cli::Args),
     /// A whole P2PTracker++ swarm on 127.0.0.1 in one process.
     Demo(peershare::demo::Args),
+    /// Grade an implementation against its assignment's rubric (`grade p2ptracker DIR`).
+    Grade(peershare::grade::Args),
 }
 
 /// Long flags the specs spell with one dash (`-folder`, `-node_id`); clap wants two.
@@ -111,5 +113,6 @@ fn main() -> ExitCode {
         System::Torrent(args) => peershare::torrent::cli::run(args),
         System::Bt(args) => peershare::bt::cli::run(args),
         System::Demo(args) => peershare::demo::run(args),
+        System::Grade(args) => peershare::grade::run(args),
     }
 }

@@ -11,7 +11,6 @@ pub mod pool;
 pub mod progress;
 pub mod pyjson;
 pub mod runtime;
-pub mod select;
 pub mod shutdown;
 pub mod tcp;
 pub mod trace;
