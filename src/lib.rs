@@ -10,6 +10,7 @@
 //!   [`fileapp`] (FileApp, "Bootleg BitTorrent"), [`bittrickle`] (BitTrickle), [`torrent`]
 //!   (BitTorrent-Python) and [`xfs`] (Simple xFS).
 //! - [`demo`] runs a whole P2PTracker++ swarm on loopback in one process.
+//! - [`diagram`] draws a run's `--trace` files and `logs.log` as a sequence diagram (HTML, Mermaid).
 //!
 //! Data flows one way, CLI → system → core; the core never knows which system called it.
 //! Blocking `std::net` sockets and OS threads talk over crossbeam channels; there is no async
@@ -20,6 +21,7 @@
 pub mod bittrickle;
 pub mod core;
 pub mod demo;
+pub mod diagram;
 pub mod fileapp;
 pub mod p2ptracker;
 pub mod torrent;

@@ -34,6 +34,8 @@ enum System {
     Torrent(peershare::torrent::cli::Args),
     /// A whole P2PTracker++ swarm on 127.0.0.1 in one process.
     Demo(peershare::demo::Args),
+    /// Draw a run's trace files and/or logs.log as a sequence diagram (HTML or Mermaid).
+    Diagram(peershare::diagram::Args),
 }
 
 /// Long flags the specs spell with one dash (`-folder`, `-node_id`); clap wants two.
@@ -78,5 +80,6 @@ fn main() -> ExitCode {
         System::Xfs(args) => peershare::xfs::cli::run(args),
         System::Torrent(args) => peershare::torrent::cli::run(args),
         System::Demo(args) => peershare::demo::run(args),
+        System::Diagram(args) => peershare::diagram::run(args),
     }
 }
