@@ -62,6 +62,8 @@ pub fn render(d: &Diagram, title: &str, problems: usize) -> String {
     let words = d.words();
     let mut html = String::with_capacity(4096 + d.event_count() * 400);
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    // The page must open from disk and never reach the network, whatever a message holds.
+    html.push_str(CSP);
     let _ = writeln!(html, "<title>{}</title>", escape(title));
     html.push_str("<style>\n");
     html.push_str(STYLE);
@@ -290,6 +292,9 @@ fn draw_row(html: &mut String, r: &Row, word: usize, y: usize, n: usize) {
     }
     html.push_str("</g>\n");
 }
+
+const CSP: &str = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+     style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n";
 
 const STYLE: &str = r#"body{margin:0;font:13px system-ui,sans-serif;color:#222;background:#fff}
 #bar{position:sticky;top:0;z-index:3;background:#f4f4f6;border-bottom:1px solid #ccc;padding:6px 10px}
