@@ -12,6 +12,7 @@ pub mod names;
 pub mod pool;
 pub mod progress;
 pub mod pyjson;
+pub mod runtime;
 pub mod select;
 pub mod shutdown;
 pub mod tcp;
