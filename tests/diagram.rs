@@ -583,6 +583,46 @@ fn chromium_draws_a_demo_runs_diagram_from_disk_without_any_network_request() {
     chromium(&tmp.path().join("p2"), proxy, &[&shot_arg], &url(&page), 60);
     assert_eq!(page_requests(&seen), Vec::<String>::new());
 
+    // The script works: a filter box hides the rows touching its lifeline, + zooms, and hovering
+    // an arrow shows its full message.
+    let probe = tmp.path().join("probe.html");
+    let script = "<script>\
+        var b=document.querySelector('#bar input[data-h]');b.checked=false;\
+        b.dispatchEvent(new Event('change'));\
+        document.querySelector('#bar button[data-z=\"1.25\"]').click();\
+        var l=document.querySelector('g.r line'),r=l.getBoundingClientRect();\
+        l.dispatchEvent(new MouseEvent('mousemove',{bubbles:true,clientX:r.x+5,clientY:r.y}));\
+        var hidden=[...document.querySelectorAll('g.r')]\
+          .filter(function(e){return getComputedStyle(e).display=='none';}).length;\
+        document.title='PROBE '+document.getElementById('scroll').className+' '\
+          +document.getElementById('zoom').style.zoom+' '+hidden;\
+        </script></body>";
+    let html = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(&probe, html.replace("</body>", script)).unwrap();
+    let dom = chromium(
+        &tmp.path().join("p4"),
+        proxy,
+        &["--dump-dom"],
+        &url(&probe),
+        60,
+    );
+    let touching_first = arrows(&html)
+        .iter()
+        .filter(|a| a.1 == lifelines(&html)[0] || a.2 == lifelines(&html)[0])
+        .count();
+    assert!(
+        dom.contains(&format!("<title>PROBE hp0 1.25 {touching_first}</title>")),
+        "{}",
+        &dom[..dom.len().min(600)]
+    );
+    let first_label = &arrows(&html)[0].3;
+    let tip = dom.split("<div id=\"tip\"").nth(1).unwrap();
+    assert!(
+        tip.contains(&format!(">{first_label}\n")),
+        "{}",
+        &tip[..tip.len().min(300)]
+    );
+
     // Not blank: a page of the same size with nothing on it compresses to far fewer bytes.
     let blank = tmp.path().join("blank.html");
     std::fs::write(&blank, "<!DOCTYPE html><html><body></body></html>").unwrap();
