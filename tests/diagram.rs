@@ -128,7 +128,7 @@ fn diagram_of_a_known_logs_log_has_exactly_the_expected_lifelines_and_arrows_in_
     assert_eq!(html.matches("<g class=\"r k-failure").count(), 1);
     assert!(html.contains("class=\"r k-failure w"));
     assert!(
-        html.contains(" f\" data-n=\"7\""),
+        html.contains(" f\" id=\"r7\" data-n=\"7\""),
         "the failure row carries the class f"
     );
 }

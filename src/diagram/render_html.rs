@@ -21,7 +21,7 @@ pub const BLOCK_ROWS: usize = 200;
 const ROW_H: usize = 24;
 const HEAD_H: usize = 40;
 const LEFT: usize = 84;
-const COL: usize = 180;
+const COL: usize = 200;
 
 fn x(i: usize) -> usize {
     LEFT + COL / 2 + i * COL
@@ -215,7 +215,8 @@ fn draw_row(html: &mut String, r: &Row, word: usize, y: usize, n: usize) {
     let kind = r.kind.name();
     let failed = if r.failed { " f" } else { "" };
     let mut class = format!("r k-{kind} w{word} p{}{failed}", r.from);
-    let mut data = format!("data-n=\"{n}\" data-from=\"{}\"", r.from);
+    // The id lets a link (or a screenshot) open the page at row n: `page.html#r120`.
+    let mut data = format!("id=\"r{n}\" data-n=\"{n}\" data-from=\"{}\"", r.from);
     if let Some(to) = r.to {
         if to != r.from {
             let _ = write!(class, " p{to}");
@@ -256,7 +257,7 @@ fn draw_row(html: &mut String, r: &Row, word: usize, y: usize, n: usize) {
                 );
             }
             let span = x1.abs_diff(x2);
-            let label = clip(&r.label, (span / 7).max(30));
+            let label = clip(&r.label, (span / 7).max(34));
             let _ = write!(
                 html,
                 "<text class=\"m\" x=\"{}\" y=\"{}\">{}</text>",
