@@ -511,7 +511,8 @@ fn demo_with_diagram(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
         ],
     );
     assert_eq!(demo.wait_exit(120), Some(0), "{}", demo.stderr.text());
-    let out = demo.stdout.text();
+    // The pipe's reader thread may still be draining the last lines after the exit.
+    let out = demo.wait_stdout(&format!("diagram: {}\n", page.display()), 10);
     assert!(
         out.contains(&format!("\ndiagram: {}\n", page.display())),
         "{out}"

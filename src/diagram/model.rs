@@ -138,6 +138,8 @@ struct Draft {
     t_us: Option<u64>,
     detail: String,
     failed: bool,
+    /// A transfer's `what` as recorded (`chunk 7`), to match both ends' records; else empty.
+    what: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +316,7 @@ fn trace_rows(trace: &[TraceEvent], threads: bool) -> Vec<Draft> {
                 t_us: Some(e.t_us),
                 detail: describe(e),
                 failed: true,
+                what: String::new(),
             }),
         }
     }
@@ -393,6 +396,7 @@ impl TraceRows {
                     t_us: Some(e.t_us),
                     detail: where_,
                     failed: false,
+                    what: String::new(),
                 });
                 mine.entry(key).or_default().push_back(Pending {
                     row: self.rows.len() - 1,
@@ -417,6 +421,7 @@ impl TraceRows {
             t_us: Some(e.t_us),
             detail: format!("{}\n(no end recorded)", describe(e)),
             failed: false,
+            what: e.msg.clone(),
         });
         self.begun
             .entry((me, e.thread.clone(), e.proto.clone(), e.remote))
@@ -450,6 +455,7 @@ impl TraceRows {
             t_us: Some(e.t_us),
             detail: format!("{}\n(no begin recorded)", describe(e)),
             failed: e.error.is_some(),
+            what: e.msg.clone(),
         });
     }
 }
@@ -490,35 +496,54 @@ fn transfer_label(
     s
 }
 
-/// Both ends recorded the same transfer: keep the first row, drop the second when it joins the
-/// same two lifelines with the same text (before sizes) within the match window.
-fn merge_duplicate_transfers(rows: Vec<Draft>) -> Vec<Draft> {
+/// Both ends recorded the same data: keep one row. Two transfers with the same `what` between
+/// the same two lifelines from different recorders are one; so is a transfer and a summary
+/// message `<what>: …` between the same two (the sender's record of the data the receiver
+/// recorded as a transfer). The transfer row is kept; the other record joins its hover text.
+fn merge_duplicate_transfers(mut rows: Vec<Draft>) -> Vec<Draft> {
     let mut keep = vec![true; rows.len()];
-    // (lifeline, lifeline, what) -> transfers seen: (row, recorder, time).
-    type Seen = HashMap<(String, String, String), Vec<(usize, String, u64)>>;
+    // (lifeline, lifeline, what) -> rows seen and not yet merged: (row, recorder, time, transfer?).
+    type Seen = HashMap<(String, String, String), Vec<(usize, String, u64, bool)>>;
     let mut open: Seen = HashMap::new();
+    let mut merges = Vec::new(); // (kept transfer row, dropped row)
     for (i, r) in rows.iter().enumerate() {
-        let (RowKind::Transfer, End::Named(a), Some(End::Named(b))) = (r.kind, &r.from, &r.to)
-        else {
+        let (End::Named(a), Some(End::Named(b))) = (&r.from, &r.to) else {
             continue;
         };
-        let what = r.label.split(" (").next().unwrap_or("").to_string();
-        let what = what.split(" in ").next().unwrap_or("").to_string();
-        let key = if a <= b {
-            (a.clone(), b.clone(), what)
-        } else {
-            (b.clone(), a.clone(), what)
+        let transfer = r.kind == RowKind::Transfer;
+        let what = match r.kind {
+            RowKind::Transfer => r.what.clone(),
+            RowKind::Message => match r.label.split_once(':') {
+                Some((what, _)) if !what.trim().is_empty() => what.trim().to_string(),
+                _ => continue,
+            },
+            RowKind::Failure => continue,
         };
+        let (x, y) = pair(a, b);
         let t = r.t_us.unwrap_or(0);
-        let list = open.entry(key).or_default();
-        list.retain(|(_, _, t0)| t.saturating_sub(*t0) <= MATCH_WINDOW_US);
+        let list = open.entry((x, y, what)).or_default();
+        list.retain(|(_, _, t0, _)| t.saturating_sub(*t0) <= MATCH_WINDOW_US);
         let recorder = r.detail.split(' ').next().unwrap_or("").to_string();
-        if let Some(at) = list.iter().position(|(_, who, _)| *who != recorder) {
-            list.remove(at);
-            keep[i] = false;
-        } else {
-            list.push((i, recorder, t));
+        // A transfer pairs with the other end's transfer or summary; a summary with a transfer.
+        let other = list
+            .iter()
+            .position(|(_, who, _, was_transfer)| *who != recorder && (transfer || *was_transfer));
+        match other {
+            Some(at) => {
+                let (j, _, _, was_transfer) = list.remove(at);
+                let (kept, dropped) = if was_transfer { (j, i) } else { (i, j) };
+                keep[dropped] = false;
+                merges.push((kept, dropped));
+            }
+            None => list.push((i, recorder, t, transfer)),
         }
+    }
+    for (kept, dropped) in merges {
+        let also = format!(
+            "\nalso recorded: {} ({})",
+            rows[dropped].label, rows[dropped].detail
+        );
+        rows[kept].detail.push_str(&also);
     }
     rows.into_iter()
         .zip(keep)
@@ -568,6 +593,7 @@ fn log_rows(log: &[LogLine], b: &mut Builder) -> Vec<Draft> {
         t_us: None,
         detail: format!("logged by {who}"),
         failed: false,
+        what: String::new(),
     };
     let named = |s: &str| End::Named(s.to_string());
     for line in log {
@@ -651,6 +677,7 @@ fn log_rows(log: &[LogLine], b: &mut Builder) -> Vec<Draft> {
                         t_us: None,
                         detail: format!("inferred from {entity}'s REQUEST_CHUNK lines"),
                         failed: true,
+                        what: String::new(),
                     });
                 }
                 rows.push(msg(named(entity), End::Port(*port), line, entity));
@@ -889,6 +916,48 @@ mod tests {
             .drawn_rows()
             .skip(2)
             .all(|r| r.kind == RowKind::Failure && r.failed));
+    }
+
+    #[test]
+    fn a_senders_summary_of_the_data_a_receiver_traced_as_a_transfer_is_one_row() {
+        use TraceKind::*;
+        let mut begin = ev(210, "A", TransferBegin, 40003, 6002, "chunk 5");
+        begin.size = None;
+        let mut end = ev(900, "A", TransferEnd, 40003, 6002, "chunk 5");
+        end.size = Some(65536);
+        let trace = vec![
+            ev(200, "A", Send, 40003, 6002, "REQUEST_CHUNK,5"),
+            begin,
+            // The holder only says what it sent (it does not trace the request it read).
+            ev(800, "B", Send, 6002, 40003, "chunk 5: 65536 bytes"),
+            end,
+            // A later chunk's summary with no transfer traced stays a message.
+            ev(5000, "B", Send, 6002, 40004, "chunk 6: 10 bytes"),
+            ev(5001, "A", Recv, 40004, 6002, "unrelated"),
+        ];
+        let d = build(trace, &[], false);
+        let got: Vec<_> = arrows(&d)
+            .into_iter()
+            .map(|a| (a.0, a.1, a.2, a.3))
+            .collect();
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0].3, "REQUEST_CHUNK,5");
+        assert_eq!(
+            got[1],
+            (
+                RowKind::Transfer,
+                "B".into(),
+                "A".into(),
+                "chunk 5 (65536 bytes) in 0.7 ms".into()
+            )
+        );
+        assert!(d
+            .drawn_rows()
+            .nth(1)
+            .unwrap()
+            .detail
+            .contains("also recorded: chunk 5: 65536 bytes"));
+        assert_eq!(got[2].3, "chunk 6: 10 bytes");
     }
 
     #[test]
