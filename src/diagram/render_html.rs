@@ -46,6 +46,12 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// A message as drawn on its arrow: without the line ending most text protocols send (the
+/// hover text keeps it, shown as ␊).
+fn shown(label: &str) -> &str {
+    label.trim_end_matches(['\n', '\r'])
+}
+
 /// At most `max` characters of `s`, with `…` when cut.
 pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -137,7 +143,7 @@ fn heads(html: &mut String, d: &Diagram, width: usize) {
             "<rect x=\"{}\" y=\"6\" width=\"{}\" height=\"28\" rx=\"4\"/><text class=\"ll\" data-i=\"{i}\" x=\"{cx}\" y=\"25\">{}<title>{}</title></text>",
             cx - COL / 2 + 6,
             COL - 12,
-            escape(&clip(name, 24)),
+            escape(&clip(name, 28)),
             escape(name)
         );
     }
@@ -257,7 +263,7 @@ fn draw_row(html: &mut String, r: &Row, word: usize, y: usize, n: usize) {
                 );
             }
             let span = x1.abs_diff(x2);
-            let label = clip(&r.label, (span / 7).max(34));
+            let label = clip(shown(&r.label), (span / 7).max(34));
             let _ = write!(
                 html,
                 "<text class=\"m\" x=\"{}\" y=\"{}\">{}</text>",
@@ -287,7 +293,7 @@ fn draw_row(html: &mut String, r: &Row, word: usize, y: usize, n: usize) {
                 "<text class=\"m side\" x=\"{}\" y=\"{}\">{}</text>",
                 x1 + 22,
                 y + 4,
-                escape(&clip(&r.label, 48))
+                escape(&clip(shown(&r.label), 48))
             );
         }
     }
@@ -303,7 +309,7 @@ const STYLE: &str = r#"body{margin:0;font:13px system-ui,sans-serif;color:#222;b
 #bar label{white-space:nowrap;margin-right:6px}button{min-width:2.2em}
 #scroll{overflow:auto;height:calc(100vh - 42px)}
 #heads{position:sticky;top:0;z-index:2;background:#fff}
-.heads rect{fill:#e8eef8;stroke:#5a7bb5}.heads text{text-anchor:middle;font-weight:600}
+.heads rect{fill:#e8eef8;stroke:#5a7bb5}.heads text{text-anchor:middle;font-weight:600;font-size:12px}
 .blk{content-visibility:auto}
 svg{display:block}
 .life{stroke:#bbb;stroke-dasharray:4 4}
