@@ -208,7 +208,7 @@ fn diagram_of_a_known_trace_pairs_both_ends_and_draws_transfers_and_failures_in_
     let out = peershare(tmp.path(), &["diagram", "run.trace", "-o", "out.html"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let html = std::fs::read_to_string(tmp.path().join("out.html")).unwrap();
-    assert_eq!(lifelines(&html), ["A", "T", "B", "127.0.0.1:6003"]);
+    assert_eq!(lifelines(&html), ["A", "B", "T", "127.0.0.1:6003"]);
     assert_eq!(
         arrows(&html),
         [
@@ -234,12 +234,12 @@ fn diagram_of_a_known_trace_pairs_both_ends_and_draws_transfers_and_failures_in_
         lifelines(&html),
         [
             "A / main",
-            "T / conn-1",
-            "B / udp",
-            "T / udp-listener",
             "A / fetch-1",
-            "B / upload-1",
             "A / fetch-2",
+            "B / udp",
+            "B / upload-1",
+            "T / conn-1",
+            "T / udp-listener",
             "127.0.0.1:6003"
         ]
     );

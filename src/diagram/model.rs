@@ -201,11 +201,92 @@ impl Builder {
                 failed: r.failed,
             });
         }
-        Diagram {
-            lifelines,
-            items: out.into_iter().map(Item::Row).collect(),
+        let first = self.tracker_first.then_some(0);
+        reorder(
+            Diagram {
+                lifelines,
+                items: out.into_iter().map(Item::Row).collect(),
+            },
+            first,
+        )
+    }
+}
+
+/// Lifelines in reading order: the busiest one first (the tracker or server every arrow goes
+/// to or from), then the others by name with numbers compared as numbers (`peer2` before
+/// `peer10`), and ends known only by an address (untraced programs) last. `first` overrides
+/// the busiest (`logs.log`: the tracker).
+fn reorder(d: Diagram, first: Option<usize>) -> Diagram {
+    let n = d.lifelines.len();
+    let mut touching = vec![0usize; n];
+    for r in d.drawn_rows() {
+        touching[r.from] += 1;
+        if let Some(to) = r.to.filter(|t| *t != r.from) {
+            touching[to] += 1;
         }
     }
+    // The first lifeline with the most rows (ties keep the first seen).
+    let hub = first.or_else(|| (0..n).rev().max_by_key(|i| touching[*i]));
+    let mut order: Vec<usize> = (0..n).filter(|i| Some(*i) != hub).collect();
+    order.sort_by_cached_key(|i| {
+        let name = &d.lifelines[*i];
+        (is_address(name), natural_key(name))
+    });
+    order.splice(0..0, hub);
+    let mut new_index = vec![0; n];
+    for (new, old) in order.iter().enumerate() {
+        new_index[*old] = new;
+    }
+    let remap = |r: &Row| Row {
+        from: new_index[r.from],
+        to: r.to.map(|t| new_index[t]),
+        ..r.clone()
+    };
+    Diagram {
+        lifelines: order.iter().map(|i| d.lifelines[*i].clone()).collect(),
+        items: d
+            .items
+            .iter()
+            .map(|item| match item {
+                Item::Row(r) => Item::Row(remap(r)),
+                Item::Repeat { body, times, last } => Item::Repeat {
+                    body: body.iter().map(remap).collect(),
+                    times: *times,
+                    last: last.clone(),
+                },
+            })
+            .collect(),
+    }
+}
+
+/// A lifeline named after an address or an unknown sender, not a traced process.
+fn is_address(name: &str) -> bool {
+    name.parse::<SocketAddr>().is_ok()
+        || name.starts_with("localhost:")
+        || name == "?"
+        || name == UNKNOWN_CLIENT
+}
+
+/// `peer10` → [("peer", 10)]: text runs each followed by the number after them.
+fn natural_key(name: &str) -> Vec<(String, u128)> {
+    let mut key = Vec::new();
+    let (mut text, mut digits) = (String::new(), String::new());
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            if !digits.is_empty() {
+                key.push((
+                    std::mem::take(&mut text),
+                    digits.parse().unwrap_or(u128::MAX),
+                ));
+                digits.clear();
+            }
+            text.push(c);
+        }
+    }
+    key.push((text, digits.parse().unwrap_or(0)));
+    key
 }
 
 /// The word a filter groups a message by: a text protocol's leading keyword, a JSON message's
