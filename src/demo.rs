@@ -53,6 +53,12 @@ pub struct Args {
     /// Where to build the swarm (default: a new folder under the system temp dir, kept afterwards).
     #[arg(long = "work-dir")]
     pub work_dir: Option<PathBuf>,
+    /// Append one JSON line per message and transfer to FILE (see `peershare diagram`).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Write the swarm's sequence diagram (HTML) to FILE and print its path.
+    #[arg(long, value_name = "FILE")]
+    pub diagram: Option<PathBuf>,
 }
 
 /// Why a swarm could not be built or did not finish correctly.
@@ -378,6 +384,7 @@ fn demo_in(args: &Args, work: &Path) -> Result<(), SwarmError> {
         swarm.chunk_digests.len(),
         mib(swarm.bytes_needed)
     );
+    let trace = start_trace(args, &work)?;
     let report = swarm.run()?;
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     let moved: u64 = report.outcomes.iter().map(|(_, o)| o.bytes_fetched).sum();
@@ -402,6 +409,36 @@ fn demo_in(args: &Args, work: &Path) -> Result<(), SwarmError> {
         report.outcomes.len()
     );
     println!("event log: {}", report.log_path.display());
+    if let Some(out) = &args.diagram {
+        write_diagram(trace.as_deref(), &report.log_path, out)?;
+    }
+    Ok(())
+}
+
+/// Starts tracing to `--trace` (or, for `--diagram` alone, `trace.jsonl` in the work dir).
+fn start_trace(args: &Args, work: &Path) -> Result<Option<PathBuf>, SwarmError> {
+    let path = match (&args.trace, &args.diagram) {
+        (Some(t), _) => t.clone(),
+        (None, Some(_)) => work.join("trace.jsonl"),
+        (None, None) => return Ok(None),
+    };
+    crate::core::trace::start(&path, "demo").map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open trace file {}: {e}", path.display()),
+        )
+    })?;
+    println!("trace: {}", path.display());
+    Ok(Some(path))
+}
+
+/// Draws the run from its trace, or from `logs.log` when the trace holds nothing.
+fn write_diagram(trace: Option<&Path>, log: &Path, out: &Path) -> Result<(), SwarmError> {
+    let traced = trace.filter(|t| std::fs::metadata(t).is_ok_and(|m| m.len() > 0));
+    let input = traced.unwrap_or(log).to_path_buf();
+    crate::diagram::write_html(&[input], out, false)
+        .map_err(|e| SwarmError::Io(io::Error::other(e.to_string())))?;
+    println!("diagram: {}", out.display());
     Ok(())
 }
 

@@ -18,6 +18,7 @@
 //! - [`demo`] runs a whole P2PTracker++ swarm on loopback in one process.
 //! - [`grade`] runs any implementation through its assignment's rubric (`peershare grade`), with
 //!   peershare's programs playing the other roles, and reports the evidence.
+//! - [`diagram`] draws a run's `--trace` files and `logs.log` as a sequence diagram (HTML, Mermaid).
 //!
 //! Data flows one way, CLI → system → core; the core never knows which system called it.
 //! Blocking `std::net` sockets and OS threads talk over crossbeam channels; there is no async
@@ -29,6 +30,7 @@ pub mod bittrickle;
 pub mod bt;
 pub mod core;
 pub mod demo;
+pub mod diagram;
 pub mod fileapp;
 pub mod grade;
 pub mod p2ptracker;

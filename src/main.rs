@@ -40,6 +40,8 @@ enum System {
     Demo(peershare::demo::Args),
     /// Grade an implementation against its assignment's rubric (`grade p2ptracker DIR`).
     Grade(peershare::grade::Args),
+    /// Draw a run's trace files and/or logs.log as a sequence diagram (HTML or Mermaid).
+    Diagram(peershare::diagram::Args),
 }
 
 /// Long flags the specs spell with one dash (`-folder`, `-node_id`); clap wants two.
@@ -114,5 +116,6 @@ fn main() -> ExitCode {
         System::Bt(args) => peershare::bt::cli::run(args),
         System::Demo(args) => peershare::demo::run(args),
         System::Grade(args) => peershare::grade::run(args),
+        System::Diagram(args) => peershare::diagram::run(args),
     }
 }

@@ -5,12 +5,12 @@
 //! [`ScriptedPeer`]s hold chunks, serve `REQUEST_CHUNK` as the spec says, and record what they
 //! were asked on which connection, then half-close and watch whether the client closes its end
 //! (`client 8`). Both use the protocol codec ([`wire`]) and the tracker's holder index
-//! ([`ChunkIndex`]); they are not a second implementation of either.
+//! ([`ChunkIndex`], the tracker's own state); they are not a second implementation of either.
 
 use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, Dispatch, TcpService};
-use crate::p2ptracker::tracker::ChunkIndex;
+use crate::p2ptracker::state::TrackerState as ChunkIndex;
 use crate::p2ptracker::wire::{self, Holder, Request};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
