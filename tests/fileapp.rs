@@ -1114,3 +1114,79 @@ fn ctrl_c_during_request_aborts_the_download_and_deregisters() {
     assert!(!tmp.path().join("slow.bin.part").exists());
     drop(release);
 }
+
+// ---------------------------------------------------------------- end of transfer (issue 14.1)
+
+/// A separate uploader process in Python, as an original FileApp owner would be: it listens,
+/// reads one request, sends `bytes` bytes, then either kills itself with SIGKILL (`die`) or
+/// closes the connection fully and keeps listening (`close`). Killed by PID when dropped.
+struct PyOwner {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PyOwner {
+    fn start(mode: &str, bytes: usize) -> Option<PyOwner> {
+        const SCRIPT: &str = "import os, signal, socket, sys, time\n\
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(16)\n\
+print(l.getsockname()[1], flush=True)\n\
+c, _ = l.accept(); c.recv(1024); c.sendall(b'x' * int(sys.argv[2]))\n\
+if sys.argv[1] == 'die': os.kill(os.getpid(), signal.SIGKILL)\n\
+c.close()\n\
+time.sleep(60)\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", SCRIPT, mode, &bytes.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take()?);
+        std::io::BufRead::read_line(&mut out, &mut line).ok()?;
+        let port = line.trim().parse().ok()?;
+        Some(PyOwner { child, port })
+    }
+}
+
+impl Drop for PyOwner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn requester_discards_a_file_cut_by_an_owner_killed_mid_transfer() {
+    let Some(dying) = PyOwner::start("die", 3_000_000) else {
+        eprintln!("skipped: python3 is not available to play a killed owner");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let table = format!(r#"{{"big.bin,owner": ["127.0.0.1", {}]}}"#, dying.port);
+    let (mut c, _fake, _) = client_with_fake(tmp.path(), "me", &table);
+    c.type_line("request big.bin owner");
+    c.wait_stdout(
+        &format!(
+            "< big.bin download failed: the uploader at 127.0.0.1:{} disappeared, so the end of the file cannot be trusted. >\n< Connection with client owner closed. >\n",
+            dying.port
+        ),
+        15,
+    );
+    assert!(!tmp.path().join("big.bin").exists());
+    assert!(!tmp.path().join("big.bin.part").exists());
+}
+
+#[test]
+fn requester_keeps_a_whole_file_from_an_owner_that_closes_fully_like_the_original() {
+    let Some(original) = PyOwner::start("close", 3_000_000) else {
+        eprintln!("skipped: python3 is not available to play an original owner");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let table = format!(r#"{{"big.bin,owner": ["127.0.0.1", {}]}}"#, original.port);
+    let (mut c, _fake, _) = client_with_fake(tmp.path(), "me", &table);
+    request_ok(&mut c, "big.bin", "owner", 1);
+    assert_eq!(
+        std::fs::read(tmp.path().join("big.bin")).unwrap(),
+        vec![b'x'; 3_000_000]
+    );
+}

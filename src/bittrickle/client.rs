@@ -12,6 +12,7 @@ use crate::core::heartbeat::HeartbeatSender;
 use crate::core::names::{self, NameError};
 use crate::core::pool::UPLOAD_WORKERS;
 use crate::core::progress;
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, TcpService};
 use crate::core::transfer::{self, Expect, TransferError};
@@ -70,14 +71,19 @@ pub fn run(
 ) -> io::Result<()> {
     let console = Console::start()?;
     let out = console.printer();
+    let rt = Runtime::new("bittrickle", "bittrickle-client", shutdown);
     let tcp_port = listener.local_addr()?.port();
     let uploads = {
-        let (dir, out, stop) = (config.dir.clone(), out.clone(), shutdown.clone());
-        TcpService::start(listener, "upload", UPLOAD_WORKERS, move |stream, peer| {
-            serve_upload(stream, peer, &dir, &out, &stop)
-        })?
+        let (dir, out, stop) = (config.dir.clone(), out.clone(), rt.shutdown().clone());
+        TcpService::start(
+            &rt,
+            listener,
+            "upload",
+            UPLOAD_WORKERS,
+            move |stream, peer| serve_upload(stream, peer, &dir, &out, &stop),
+        )?
     };
-    let rpc = UdpRpc::start(socket, shutdown)?;
+    let rpc = UdpRpc::start(&rt, socket)?;
     let mut client = Client {
         config,
         rpc,
@@ -87,7 +93,7 @@ pub fn run(
     };
 
     if !client.login(&console, tcp_port) {
-        close(&out, shutdown, None, uploads);
+        close(&out, &rt, None, uploads);
         return Ok(());
     }
 
@@ -96,7 +102,7 @@ pub fn run(
         let beat = wire::encode(&Request::Heartbeat {
             user: client.user.clone(),
         });
-        HeartbeatSender::start("heartbeat", client.config.heartbeat, shutdown, move || {
+        HeartbeatSender::start(&rt, "heartbeat", client.config.heartbeat, move || {
             if let Err(e) = rpc.send_to(&beat, server) {
                 log::debug!("heartbeat not sent: {e}");
             }
@@ -118,27 +124,23 @@ pub fn run(
             Input::Interrupted => break,
         }
     }
-    close(&out, shutdown, Some(heartbeat), uploads);
+    close(&out, &rt, Some(heartbeat), uploads);
     Ok(())
 }
 
 /// Stops every thread in the spec's order, printing its shutdown lines (no heartbeat thread
 /// exists before login).
-fn close(
-    out: &Printer,
-    shutdown: &Shutdown,
-    heartbeat: Option<HeartbeatSender>,
-    mut uploads: TcpService,
-) {
+fn close(out: &Printer, rt: &Runtime, heartbeat: Option<HeartbeatSender>, mut uploads: TcpService) {
     out.line("");
     out.line("Graceful shutdown initiated...");
-    shutdown.trigger();
+    rt.shutdown().trigger();
     if let Some(mut heartbeat) = heartbeat {
         heartbeat.stop();
         out.line("Heartbeat thread terminated.");
     }
     uploads.stop();
     out.line("⚡ TCP download listener terminated ⚡");
+    rt.stop(STOP_BOUND);
     out.line("Client shutdown complete.");
 }
 

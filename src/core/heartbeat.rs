@@ -7,6 +7,7 @@
 //! takes `now` as an argument, so its rules are tested without clocks or sleeps. An entry is alive
 //! while `now - last_seen <= timeout` and expired once strictly more time has passed.
 
+use crate::core::runtime::Runtime;
 use crate::core::shutdown::Shutdown;
 use std::io;
 use std::thread::JoinHandle;
@@ -19,39 +20,37 @@ pub struct HeartbeatSender {
 }
 
 impl HeartbeatSender {
-    /// Starts a thread named `name` that calls `beat` now and then every `period`, until stopped
-    /// or until `shutdown` fires.
+    /// Starts a thread `<system>-{name}` on `rt` that calls `beat` now and then every `period`,
+    /// until stopped or until the runtime's shutdown fires.
     pub fn start(
+        rt: &Runtime,
         name: &str,
         period: Duration,
-        shutdown: &Shutdown,
         mut beat: impl FnMut() + Send + 'static,
     ) -> io::Result<HeartbeatSender> {
         let stop = Shutdown::new();
-        let (mine, global) = (stop.clone(), shutdown.clone());
-        let thread = std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(move || {
-                let step = period
-                    .min(Duration::from_millis(100))
-                    .max(Duration::from_millis(1));
-                let mut next = Instant::now();
-                loop {
-                    if mine.is_triggered() || global.is_triggered() {
-                        break;
-                    }
-                    let now = Instant::now();
-                    if now >= next {
-                        beat();
-                        next = now + period;
-                        continue;
-                    }
-                    // Wake on our own stop at once; notice the global one within `step`.
-                    if mine.sleep((next - now).min(step)) {
-                        break;
-                    }
+        let (mine, global) = (stop.clone(), rt.shutdown().clone());
+        let thread = rt.spawn_owned(name, move || {
+            let step = period
+                .min(Duration::from_millis(100))
+                .max(Duration::from_millis(1));
+            let mut next = Instant::now();
+            loop {
+                if mine.is_triggered() || global.is_triggered() {
+                    break;
                 }
-            })?;
+                let now = Instant::now();
+                if now >= next {
+                    beat();
+                    next = now + period;
+                    continue;
+                }
+                // Wake on our own stop at once; notice the global one within `step`.
+                if mine.sleep((next - now).min(step)) {
+                    break;
+                }
+            }
+        })?;
         Ok(HeartbeatSender {
             stop,
             thread: Some(thread),
@@ -170,6 +169,10 @@ impl<K: PartialEq, V> LivenessTable<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rt(shutdown: &Shutdown) -> Runtime {
+        Runtime::new("t", "t", shutdown)
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -224,7 +227,7 @@ mod tests {
         let b = beats.clone();
         let shutdown = Shutdown::new();
         let mut sender =
-            HeartbeatSender::start("hb", Duration::from_millis(10), &shutdown, move || {
+            HeartbeatSender::start(&rt(&shutdown), "hb", Duration::from_millis(10), move || {
                 b.fetch_add(1, Ordering::SeqCst);
             })
             .unwrap();
@@ -243,7 +246,7 @@ mod tests {
     fn sender_ends_when_the_global_shutdown_fires() {
         let shutdown = Shutdown::new();
         let sender =
-            HeartbeatSender::start("hb", Duration::from_secs(60), &shutdown, || {}).unwrap();
+            HeartbeatSender::start(&rt(&shutdown), "hb", Duration::from_secs(60), || {}).unwrap();
         shutdown.trigger();
         drop(sender); // joins; would hang for a minute if the signal were ignored
     }

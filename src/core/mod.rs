@@ -12,9 +12,11 @@ pub mod names;
 pub mod pool;
 pub mod progress;
 pub mod pyjson;
+pub mod runtime;
 pub mod select;
 pub mod shutdown;
 pub mod tcp;
+pub mod trace;
 pub mod transfer;
 pub mod udp_rpc;
 

@@ -6,6 +6,7 @@
 //! fixes the size at 5 (a 6th concurrent upload waits in the queue); the other systems use the same
 //! number for their upload listeners.
 
+use crate::core::runtime::Runtime;
 use crossbeam_channel::Sender;
 use std::fmt;
 use std::io;
@@ -36,21 +37,19 @@ impl fmt::Display for PoolClosed {
 impl std::error::Error for PoolClosed {}
 
 impl WorkerPool {
-    /// Starts `size` threads named `{name}-{i}`.
-    pub fn new(name: &str, size: usize) -> io::Result<WorkerPool> {
+    /// Starts `size` threads on `rt`, named `<system>-{name}-{i}`; the pool joins them on drop.
+    pub fn new(rt: &Runtime, name: &str, size: usize) -> io::Result<WorkerPool> {
         let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
         let mut workers = Vec::with_capacity(size);
         for i in 0..size.max(1) {
             let receiver = receiver.clone();
-            let worker = std::thread::Builder::new()
-                .name(format!("{name}-{i}"))
-                .spawn(move || {
-                    for job in receiver.iter() {
-                        if catch_unwind(AssertUnwindSafe(job)).is_err() {
-                            log::error!("a job panicked; the worker keeps serving");
-                        }
+            let worker = rt.spawn_owned(&format!("{name}-{i}"), move || {
+                for job in receiver.iter() {
+                    if catch_unwind(AssertUnwindSafe(job)).is_err() {
+                        log::error!("a job panicked; the worker keeps serving");
                     }
-                })?;
+                }
+            })?;
             workers.push(worker);
         }
         Ok(WorkerPool {
@@ -85,14 +84,19 @@ impl Drop for WorkerPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::shutdown::Shutdown;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    fn rt() -> Runtime {
+        Runtime::new("t", "t", &Shutdown::new())
+    }
 
     #[test]
     fn drop_runs_every_queued_job_then_joins() {
         let done = Arc::new(AtomicUsize::new(0));
         {
-            let pool = WorkerPool::new("t", 3).unwrap();
+            let pool = WorkerPool::new(&rt(), "t", 3).unwrap();
             for _ in 0..20 {
                 let done = done.clone();
                 pool.execute(move || {
@@ -106,7 +110,7 @@ mod tests {
 
     #[test]
     fn runs_exactly_size_jobs_at_once_and_the_next_waits() {
-        let pool = WorkerPool::new("t", 5).unwrap();
+        let pool = WorkerPool::new(&rt(), "t", 5).unwrap();
         let (gate_tx, gate_rx) = crossbeam_channel::bounded::<()>(0);
         let started = Arc::new(AtomicUsize::new(0));
         for _ in 0..6 {
@@ -129,7 +133,7 @@ mod tests {
     fn a_panicking_job_does_not_kill_its_worker() {
         let done = Arc::new(AtomicUsize::new(0));
         {
-            let pool = WorkerPool::new("t", 1).unwrap();
+            let pool = WorkerPool::new(&rt(), "t", 1).unwrap();
             pool.execute(|| panic!("boom")).unwrap();
             let d = done.clone();
             pool.execute(move || {

@@ -7,14 +7,36 @@
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+struct Inner {
+    fired: AtomicBool,
+    sender: Mutex<Option<Sender<()>>>,
+    /// Signals that fire when this one fires (a role's own stop inside a process-wide one).
+    children: Mutex<Vec<Weak<Inner>>>,
+}
+
+impl Inner {
+    fn trigger(&self) {
+        self.fired.store(true, Ordering::SeqCst);
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let children = match self.children.lock() {
+            Ok(mut children) => std::mem::take(&mut *children),
+            Err(_) => Vec::new(),
+        };
+        for child in children.iter().filter_map(Weak::upgrade) {
+            child.trigger();
+        }
+    }
+}
 
 /// Cloneable handle to one shutdown signal.
 #[derive(Clone)]
 pub struct Shutdown {
-    fired: Arc<AtomicBool>,
-    sender: Arc<Mutex<Option<Sender<()>>>>,
+    inner: Arc<Inner>,
     receiver: Receiver<()>,
 }
 
@@ -28,22 +50,38 @@ impl Shutdown {
     pub fn new() -> Shutdown {
         let (sender, receiver) = crossbeam_channel::bounded(0);
         Shutdown {
-            fired: Arc::new(AtomicBool::new(false)),
-            sender: Arc::new(Mutex::new(Some(sender))),
+            inner: Arc::new(Inner {
+                fired: AtomicBool::new(false),
+                sender: Mutex::new(Some(sender)),
+                children: Mutex::new(Vec::new()),
+            }),
             receiver,
         }
     }
 
-    /// Fires the signal; idempotent.
-    pub fn trigger(&self) {
-        self.fired.store(true, Ordering::SeqCst);
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
+    /// A new signal that fires when this one fires, and can also fire on its own without
+    /// touching this one: one role of a process (a demo client that is done) stops while the
+    /// others go on, and Ctrl-C still stops them all.
+    pub fn child(&self) -> Shutdown {
+        let child = Shutdown::new();
+        if let Ok(mut children) = self.inner.children.lock() {
+            children.retain(|c| c.strong_count() > 0);
+            children.push(Arc::downgrade(&child.inner));
         }
+        // Fired before (or while) we registered: the child must not miss it.
+        if self.is_triggered() {
+            child.trigger();
+        }
+        child
+    }
+
+    /// Fires the signal (and every child's); idempotent.
+    pub fn trigger(&self) {
+        self.inner.trigger();
     }
 
     pub fn is_triggered(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
+        self.inner.fired.load(Ordering::SeqCst)
     }
 
     /// Sleeps for `period` or until the signal fires; returns `true` if it fired.
@@ -85,6 +123,17 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(5));
         h.join().unwrap();
         assert!(s.is_triggered());
+    }
+
+    #[test]
+    fn a_child_fires_with_its_parent_but_not_the_other_way() {
+        let parent = Shutdown::new();
+        let (a, b) = (parent.child(), parent.child());
+        a.trigger();
+        assert!(a.is_triggered() && !parent.is_triggered() && !b.is_triggered());
+        parent.trigger();
+        assert!(b.is_triggered() && b.sleep(Duration::from_secs(10)));
+        assert!(parent.child().is_triggered());
     }
 
     #[test]

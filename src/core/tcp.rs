@@ -6,6 +6,7 @@
 //! blocked call returns (tiny_http's "unblock"), which keeps shutdown prompt without polling.
 
 use crate::core::pool::WorkerPool;
+use crate::core::runtime::Runtime;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,6 +90,7 @@ pub struct TcpService {
 impl TcpService {
     /// Starts accepting on `listener`; `handle` runs on one of `workers` pool threads per connection.
     pub fn start<H>(
+        rt: &Runtime,
         listener: TcpListener,
         name: &str,
         workers: usize,
@@ -97,11 +99,13 @@ impl TcpService {
     where
         H: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
     {
-        Self::start_with(listener, name, Dispatch::Pool(workers), handle)
+        Self::start_with(rt, listener, name, Dispatch::Pool(workers), handle)
     }
 
-    /// Starts accepting on `listener`, serving each connection as `dispatch` says.
+    /// Starts accepting on `listener`, serving each connection as `dispatch` says. Threads are
+    /// `<system>-{name}-accept`, `<system>-{name}-{i}` (pool) or `<system>-{name}-{peer}`.
     pub fn start_with<H>(
+        rt: &Runtime,
         listener: TcpListener,
         name: &str,
         dispatch: Dispatch,
@@ -113,53 +117,48 @@ impl TcpService {
         let addr = listener.local_addr()?;
         let stopping = Arc::new(AtomicBool::new(false));
         let pool = match dispatch {
-            Dispatch::Pool(workers) => Some(WorkerPool::new(name, workers)?),
+            Dispatch::Pool(workers) => Some(WorkerPool::new(rt, name, workers)?),
             Dispatch::ThreadPerConnection => None,
         };
-        let conn_name = format!("{name}-conn");
         let handle = Arc::new(handle);
         let stop = stopping.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("{name}-accept"))
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    match conn {
-                        Ok(stream) => {
-                            let peer = stream
-                                .peer_addr()
-                                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                            let h = handle.clone();
-                            let job = move || h(stream, peer);
-                            match &pool {
-                                Some(pool) => {
-                                    if pool.execute(job).is_err() {
-                                        break;
-                                    }
+        let (conn_rt, name_owned) = (rt.clone(), name.to_string());
+        let thread = rt.spawn_owned(&format!("{name}-accept"), move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                match conn {
+                    Ok(stream) => {
+                        let peer = stream
+                            .peer_addr()
+                            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                        let h = handle.clone();
+                        let job = move || h(stream, peer);
+                        match &pool {
+                            Some(pool) => {
+                                if pool.execute(job).is_err() {
+                                    break;
                                 }
-                                None => {
-                                    let spawned = std::thread::Builder::new()
-                                        .name(conn_name.clone())
-                                        .stack_size(256 * 1024)
-                                        .spawn(job);
-                                    if let Err(e) = spawned {
-                                        log::warn!("cannot start a connection thread: {e}");
-                                    }
+                            }
+                            None => {
+                                let job_name = format!("{name_owned}-{peer}");
+                                if let Err(e) = conn_rt.spawn_small(&job_name, job) {
+                                    log::warn!("cannot start a connection thread: {e}");
                                 }
                             }
                         }
-                        Err(e) => {
-                            // EMFILE and friends: back off instead of spinning.
-                            log::warn!("accept failed: {e}");
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        log::warn!("accept failed: {e}");
+                        std::thread::sleep(Duration::from_millis(50));
                     }
                 }
-                drop(listener);
-                drop(pool);
-            })?;
+            }
+            drop(listener);
+            drop(pool);
+        })?;
         Ok(TcpService {
             addr,
             stopping,
@@ -201,7 +200,8 @@ mod tests {
     #[test]
     fn service_answers_connections_and_stops_promptly() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let mut svc = TcpService::start(listener, "t", 2, |mut s, _| {
+        let rt = Runtime::new("t", "t", &crate::core::shutdown::Shutdown::new());
+        let mut svc = TcpService::start(&rt, listener, "t", 2, |mut s, _| {
             let req = read_once(&mut s, 16, Duration::from_secs(1)).unwrap();
             s.write_all(&req).unwrap();
         })

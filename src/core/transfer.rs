@@ -8,6 +8,20 @@
 //! at a time into `<name>.part`; when a digest is wanted, the buffers travel to a hashing thread
 //! so hashing overlaps the next read. A download becomes `<name>` only after its size (and digest,
 //! where known) checks out, it is fsynced and renamed: a half-received file never looks complete.
+//!
+//! - [`end`]: how a downloader tells a finished upload from a dead uploader on wires that carry
+//!   no size ([`Expect::end_check`]), and how a peershare uploader ends a connection for it
+//!   ([`upload_file`], [`finish_upload`], [`abort_upload`]).
+//! - [`watched`]: [`WatchedReader`], the download source that fails on shutdown or silence.
+
+pub mod end;
+pub mod watched;
+
+pub use end::{
+    abort_upload, finish_upload, send_whole_file, upload_file, EndCheck, EndError, EndVerdict,
+    FINISH_WAIT,
+};
+pub use watched::WatchedReader;
 
 use crate::core::digest::StreamHasher;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -108,12 +122,6 @@ impl PartFile {
         &self.dest
     }
 
-    /// Writes `data` at `offset` (for systems that receive pieces out of order).
-    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        self.file.write_all_at(data, offset)
-    }
-
     /// Fsyncs and renames `<dest>.part` to `<dest>`, replacing any existing file. `fdatasync`
     /// suffices: the bytes and the length must be durable before the name appears; timestamps
     /// need not be.
@@ -144,6 +152,9 @@ pub struct Expect {
     pub refusal_text: Option<&'static [u8]>,
     /// A hash to compute while receiving and the lower-case hex it must equal.
     pub digest: Option<(Box<dyn StreamHasher>, String)>,
+    /// For wires that end a file by closing: after EOF, check that the uploader really finished
+    /// (see [`end`]); a file that cannot be vouched for is not landed.
+    pub end_check: Option<EndCheck>,
 }
 
 /// Why a received stream was not landed.
@@ -152,8 +163,16 @@ pub enum TransferError {
     Io(io::Error),
     Empty,
     Refused(String),
-    WrongSize { expected: u64, got: u64 },
-    DigestMismatch { expected: String, got: String },
+    WrongSize {
+        expected: u64,
+        got: u64,
+    },
+    DigestMismatch {
+        expected: String,
+        got: String,
+    },
+    /// EOF came, but [`Expect::end_check`] could not confirm the uploader finished.
+    Unconfirmed(EndError),
 }
 
 impl fmt::Display for TransferError {
@@ -168,11 +187,20 @@ impl fmt::Display for TransferError {
             TransferError::DigestMismatch { expected, got } => {
                 write!(f, "the digest {got} does not match the expected {expected}")
             }
+            TransferError::Unconfirmed(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl std::error::Error for TransferError {}
+impl std::error::Error for TransferError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TransferError::Io(e) => Some(e),
+            TransferError::Unconfirmed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<io::Error> for TransferError {
     fn from(e: io::Error) -> Self {
@@ -229,6 +257,7 @@ pub fn receive_file(
         refuse_empty,
         refusal_text,
         digest,
+        end_check,
     } = expect;
     let (total, head, digest) = receive_into(src, part.file(), digest, progress)?;
     if total == 0 && refuse_empty {
@@ -253,6 +282,9 @@ pub fn receive_file(
         if expected != got {
             return Err(TransferError::DigestMismatch { expected, got });
         }
+    }
+    if let Some(check) = end_check {
+        check.run().map_err(TransferError::Unconfirmed)?;
     }
     part.commit()?;
     Ok(total)
@@ -469,5 +501,54 @@ mod tests {
         let dest = dir.path().join("x");
         assert!(receive_file(&mut Broken(3), &dest, Expect::default(), &mut |_| {}).is_err());
         assert!(!dest.exists() && !part_path(&dest).exists());
+    }
+
+    /// The end check inside `receive_file`: a cut stream from a dead uploader leaves nothing, a
+    /// whole one from a live peershare uploader lands.
+    #[test]
+    fn receive_file_lands_only_what_the_end_check_vouches_for() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        for live in [false, true] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut down = TcpStream::connect(addr).unwrap();
+            let (up, _) = listener.accept().unwrap();
+            let bytes = data(300_000);
+            let uploader = {
+                let bytes = bytes.clone();
+                std::thread::spawn(move || {
+                    (&up).write_all(&bytes).unwrap();
+                    if live {
+                        finish_upload(&up, Duration::from_secs(5));
+                    } else {
+                        drop(listener); // the process "died": socket and listener closed
+                    }
+                })
+            };
+            let dest = dir.path().join(format!("f{live}"));
+            let expect = Expect {
+                end_check: Some(EndCheck::new(&down, Some(addr), Duration::from_secs(5)).unwrap()),
+                ..Expect::default()
+            };
+            let uploader = if live {
+                Some(uploader)
+            } else {
+                uploader.join().unwrap();
+                None
+            };
+            let got = receive_file(&mut down, &dest, expect, &mut |_| {});
+            if live {
+                assert_eq!(got.unwrap(), bytes.len() as u64);
+                assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+                drop(down);
+                if let Some(u) = uploader {
+                    u.join().unwrap();
+                }
+            } else {
+                assert!(matches!(got, Err(TransferError::Unconfirmed(_))), "{got:?}");
+                assert!(!dest.exists() && !part_path(&dest).exists());
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! datagram to the oldest waiting request whose matcher accepts it, or else to the event channel.
 //! [`UdpRpc::request`] sends, waits `timeout` and resends, `sends` times in all.
 
+use crate::core::runtime::Runtime;
 use crate::core::shutdown::Shutdown;
 use crossbeam_channel::{Receiver, Sender};
 use std::fmt;
@@ -120,24 +121,23 @@ pub struct UdpRpc {
 }
 
 impl UdpRpc {
-    /// Starts the router thread on `socket`. Datagrams no request claims go to [`UdpRpc::events`].
-    pub fn start(socket: UdpSocket, shutdown: &Shutdown) -> io::Result<UdpRpc> {
+    /// Starts the router thread `<system>-udp-router` on `rt`; it ends when the runtime's shutdown
+    /// fires. Datagrams no request claims go to [`UdpRpc::events`].
+    pub fn start(rt: &Runtime, socket: UdpSocket) -> io::Result<UdpRpc> {
         let socket = Arc::new(socket);
         let waiters: Arc<Mutex<Waiters>> = Arc::default();
         let (event_tx, events) = crossbeam_channel::unbounded();
-        let (sock, w, stop) = (socket.clone(), waiters.clone(), shutdown.clone());
-        std::thread::Builder::new()
-            .name("udp-router".into())
-            .spawn(move || {
-                let routed = receive_loop(&sock, &stop, POLL, |r| {
-                    if let Received::Datagram(d) = r {
-                        route(&w, &event_tx, d);
-                    }
-                });
-                if let Err(e) = routed {
-                    log::error!("udp router stopped: {e}");
+        let (sock, w, stop) = (socket.clone(), waiters.clone(), rt.shutdown().clone());
+        rt.spawn("udp-router", move || {
+            let routed = receive_loop(&sock, &stop, POLL, |r| {
+                if let Received::Datagram(d) = r {
+                    route(&w, &event_tx, d);
                 }
-            })?;
+            });
+            if let Err(e) = routed {
+                log::error!("udp router stopped: {e}");
+            }
+        })?;
         Ok(UdpRpc {
             socket,
             waiters,
@@ -226,7 +226,7 @@ mod tests {
         let stop = Shutdown::new();
         let server = local();
         let server_addr = server.local_addr().unwrap();
-        let rpc = UdpRpc::start(local(), &stop).unwrap();
+        let rpc = UdpRpc::start(&Runtime::new("t", "t", &stop), local()).unwrap();
         let me = rpc.local_addr().unwrap();
         std::thread::spawn(move || {
             let mut buf = [0u8; 100];
@@ -257,7 +257,7 @@ mod tests {
     fn request_resends_then_gives_up() {
         let stop = Shutdown::new();
         let silent = local();
-        let rpc = UdpRpc::start(local(), &stop).unwrap();
+        let rpc = UdpRpc::start(&Runtime::new("t", "t", &stop), local()).unwrap();
         let err = rpc
             .request(
                 b"x",

@@ -12,6 +12,7 @@ use super::wire::{self, TableRow};
 use crate::core::console::{Console, Input, Printer};
 use crate::core::names;
 use crate::core::pool::UPLOAD_WORKERS;
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::TcpService;
 use crate::core::udp_rpc::{Datagram, Retry, UdpRpc};
@@ -167,9 +168,9 @@ pub fn run(
 ) -> Result<(), ClientError> {
     // The router and table thread stop with this, not with Ctrl-C: the final dereg still
     // needs its ACK after the user pressed Ctrl-C.
-    let io_stop = Shutdown::new();
-    let result = run_inner(config, udp, listener, console, shutdown, &io_stop);
-    io_stop.trigger();
+    let io = Runtime::new("fileapp", "fileapp-client", &Shutdown::new());
+    let result = run_inner(config, udp, listener, console, shutdown, &io);
+    io.stop(STOP_BOUND);
     result
 }
 
@@ -179,11 +180,11 @@ fn run_inner(
     listener: TcpListener,
     console: &Console,
     shutdown: &Shutdown,
-    io_stop: &Shutdown,
+    io: &Runtime,
 ) -> Result<(), ClientError> {
     let printer = console.printer();
     let tcp_port = listener.local_addr()?.port();
-    let rpc = UdpRpc::start(udp, io_stop)?;
+    let rpc = UdpRpc::start(io, udp)?;
     let table = Arc::new(TableView {
         rows: Mutex::new(Vec::new()),
         frozen: AtomicBool::new(false),
@@ -193,14 +194,11 @@ fn run_inner(
     let offered: SharedOffered = Arc::new(Mutex::new(Offered::default()));
     let service = {
         let (offered, printer, timing) = (offered.clone(), printer.clone(), config.serve);
-        TcpService::start(
-            listener,
-            "fileapp-upload",
-            UPLOAD_WORKERS,
-            move |s, peer| peer::serve(s, peer, &offered, &printer, timing),
-        )?
+        TcpService::start(io, listener, "upload", UPLOAD_WORKERS, move |s, peer| {
+            peer::serve(s, peer, &offered, &printer, timing)
+        })?
     };
-    spawn_table_thread(&rpc, &table, &printer, io_stop)?;
+    spawn_table_thread(io, &rpc, &table, &printer)?;
 
     let mut session = Session {
         config,
@@ -284,15 +282,14 @@ fn register(
 
 /// Every datagram no command waits for is a table (or noise).
 fn spawn_table_thread(
+    io: &Runtime,
     rpc: &UdpRpc,
     table: &Arc<TableView>,
     printer: &Printer,
-    stop: &Shutdown,
 ) -> io::Result<()> {
-    let (rpc, table, printer, stop) = (rpc.clone(), table.clone(), printer.clone(), stop.clone());
-    std::thread::Builder::new()
-        .name("fileapp-table".into())
-        .spawn(move || loop {
+    let (rpc, table, printer) = (rpc.clone(), table.clone(), printer.clone());
+    let stop = io.shutdown().clone();
+    io.spawn("table", move || loop {
             crossbeam_channel::select! {
                 recv(rpc.events()) -> got => {
                     let Ok(d) = got else { return };

@@ -11,8 +11,8 @@ use crate::core::names;
 use crate::core::progress;
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp;
-use crate::core::transfer::{self, Expect, TransferError};
-use std::io::{self, Read, Write};
+use crate::core::transfer::{self, EndCheck, Expect, TransferError, WatchedReader};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -96,14 +96,22 @@ pub fn serve(
             printer.line(&format!("< Transferring {file}... >"));
             // A requester that stops reading must not hold a pool worker (and a dereg) forever.
             let _ = stream.set_write_timeout(Some(timing.stall));
-            let sent = transfer::send_file(&mut stream, &path).and_then(|n| {
-                stream.flush()?;
-                Ok(n)
-            });
-            match sent {
-                Ok(_) => printer.line(&format!("< {file} transferred successfully! >")),
-                Err(e) => printer.line(&format!("< {file} transfer failed: {e}. >")),
+            match transfer::send_whole_file(&mut stream, &path) {
+                Ok(_) => {
+                    printer.line(&format!("< {file} transferred successfully! >"));
+                    // Half-close and wait for the requester's close: its end check (see
+                    // core::transfer::end) needs a live socket to acknowledge its probe.
+                    transfer::finish_upload(&stream, transfer::FINISH_WAIT);
+                }
+                Err(e) => {
+                    printer.line(&format!("< {file} transfer failed: {e}. >"));
+                    // RST, not FIN: the requester must not take the cut file for the whole.
+                    transfer::abort_upload(&stream);
+                }
             }
+            drop(stream);
+            printer.line(&format!("< Connection with client {requester} closed. >"));
+            return;
         }
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -150,17 +158,20 @@ pub fn fetch(
     printer.line(&format!("< Connection with client {owner} established. >"));
     let outcome = stream
         .write_all(&wire::encode_request(file, me))
-        .and_then(|_| stream.set_read_timeout(Some(timing.idle)))
         .map_err(TransferError::Io)
         .and_then(|_| {
             printer.line(&format!("< Downloading {file}... >"));
             let bar = progress::bytes(None, file);
-            let mut source = Cancellable::new(&stream, stop)?;
+            let mut source =
+                WatchedReader::new(&stream, stop, timing.idle, "interrupted by Ctrl-C")?;
+            // The wire has no size: only a confirmed end lands the file (core::transfer::end).
+            let end_check = EndCheck::new(&stream, Some(addr), timing.connect)?;
             let got = transfer::receive_file(
                 &mut source,
                 &dest_dir.join(file),
                 Expect {
                     refuse_empty: true,
+                    end_check: Some(end_check),
                     ..Expect::default()
                 },
                 &mut |n| bar.set_position(n),
@@ -176,48 +187,6 @@ pub fn fetch(
         Err(e) => printer.line(&format!("< {file} download failed: {e}. >")),
     }
     printer.line(&format!("< Connection with client {owner} closed. >"));
-}
-
-/// A download source that fails (rather than ending cleanly) once `stop` fires, so an
-/// interrupted download is never landed as if complete. A watcher thread shuts the socket down to
-/// wake a blocked read; dropping the reader ends the watcher.
-struct Cancellable {
-    stream: TcpStream,
-    stop: Shutdown,
-    _done: crossbeam_channel::Sender<()>,
-}
-
-impl Cancellable {
-    fn new(stream: &TcpStream, stop: &Shutdown) -> Result<Cancellable, TransferError> {
-        let (done, finished) = crossbeam_channel::bounded::<()>(0);
-        let (waker, watch) = (stream.try_clone()?, stop.clone());
-        std::thread::Builder::new()
-            .name("fileapp-cancel".into())
-            .spawn(move || {
-                crossbeam_channel::select! {
-                    recv(watch.receiver()) -> _ => {
-                        let _ = waker.shutdown(std::net::Shutdown::Both);
-                    }
-                    recv(finished) -> _ => {}
-                }
-            })?;
-        Ok(Cancellable {
-            stream: stream.try_clone()?,
-            stop: stop.clone(),
-            _done: done,
-        })
-    }
-}
-
-impl Read for Cancellable {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.stream.read(buf)?;
-        if self.stop.is_triggered() {
-            // Not `Interrupted`: readers retry that kind.
-            return Err(io::Error::other("interrupted by Ctrl-C"));
-        }
-        Ok(n)
-    }
 }
 
 /// Shared owner-side state.

@@ -18,6 +18,7 @@ use super::chunk_list::{self, ChunkList, ListError};
 use super::wire::{self, Holder, Reply};
 use crate::core::event_log::EventLog;
 use crate::core::progress;
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::select;
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, TcpService};
@@ -108,6 +109,8 @@ struct Shared {
     log: EventLog,
     verbose: bool,
     shutdown: Shutdown,
+    /// Starts the `chunk-N` download threads; joined when the client ends.
+    rt: Runtime,
     list: ListWriter,
     held: Mutex<HashMap<u32, PathBuf>>,
     uploads: AtomicUsize,
@@ -549,9 +552,10 @@ impl Plan {
             *self.busy.entry(ordered[0].clone()).or_default() += 1;
             self.in_flight.insert(idx);
             let (shared, done) = (shared.clone(), done.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("chunk-{idx}"))
-                .spawn(move || download(shared, idx, ordered, done));
+            let rt = shared.rt.clone();
+            let spawned = rt.spawn(&format!("chunk-{idx}"), move || {
+                download(shared, idx, ordered, done)
+            });
             if let Err(e) = spawned {
                 log::warn!("cannot start a download thread: {e}");
                 self.in_flight.remove(&idx);
@@ -584,13 +588,19 @@ pub fn run(
     let own_port = listener.local_addr()?.port();
     let total = list.total;
     let missing: BTreeSet<u32> = (1..=total).filter(|i| !held.contains_key(i)).collect();
+    let rt = Runtime::new(
+        "p2ptracker",
+        &format!("p2ptracker-client-{}", config.name),
+        &shutdown,
+    );
     let shared = Arc::new(Shared {
         folder: config.folder.clone(),
         name: config.name.clone(),
         own_port,
         log: config.log.clone(),
         verbose: config.verbose,
-        shutdown: shutdown.clone(),
+        shutdown: rt.shutdown().clone(),
+        rt: rt.clone(),
         list: ListWriter::new(list),
         held: Mutex::new(held),
         uploads: AtomicUsize::new(0),
@@ -598,6 +608,7 @@ pub fn run(
     });
     let serving = shared.clone();
     let service = TcpService::start(
+        &rt,
         listener,
         "chunks",
         crate::core::pool::UPLOAD_WORKERS,
@@ -620,8 +631,9 @@ pub fn run(
             ..Outcome::default()
         },
     };
-    let result = converse(&mut link, &mut plan, &shared, &config, &shutdown);
+    let result = converse(&mut link, &mut plan, &shared, &config, rt.shutdown());
     drop(service);
+    rt.stop(STOP_BOUND);
     remove_part_files(&config.folder);
     let mut outcome = plan.outcome;
     outcome.complete = plan.missing.is_empty();

@@ -14,6 +14,7 @@
 
 use super::wire::{self, Holder, Request};
 use crate::core::event_log::EventLog;
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{Dispatch, TcpService};
 use std::collections::HashMap;
@@ -76,8 +77,17 @@ fn answer(index: &ChunkIndex, idx: u32) -> (String, String) {
 
 /// A running tracker; dropping it stops accepting.
 pub struct Tracker {
+    rt: Runtime,
     service: TcpService,
     index: Arc<Mutex<ChunkIndex>>,
+}
+
+impl Drop for Tracker {
+    /// Stops accepting, then ends and joins every connection thread.
+    fn drop(&mut self) {
+        self.service.stop();
+        self.rt.stop(STOP_BOUND);
+    }
 }
 
 impl Tracker {
@@ -96,7 +106,10 @@ impl Tracker {
 pub fn start(listener: TcpListener, shutdown: Shutdown, log: EventLog) -> io::Result<Tracker> {
     let index: Arc<Mutex<ChunkIndex>> = Arc::default();
     let shared = index.clone();
+    let rt = Runtime::new("p2ptracker", "p2ptracker-tracker", &shutdown);
+    let shutdown = rt.shutdown().clone();
     let service = TcpService::start_with(
+        &rt,
         listener,
         "tracker",
         Dispatch::ThreadPerConnection,
@@ -108,7 +121,7 @@ pub fn start(listener: TcpListener, shutdown: Shutdown, log: EventLog) -> io::Re
             }
         },
     )?;
-    Ok(Tracker { service, index })
+    Ok(Tracker { rt, service, index })
 }
 
 /// Runs a tracker until `shutdown` fires.

@@ -11,6 +11,7 @@ use super::journal::Journal;
 use super::wire::{self, Message, Mode, Owner};
 use super::PIECE_SIZE;
 use crate::core::names;
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::transfer::PartFile;
 use crate::core::udp_rpc::{receive_loop, Received, Retry, UdpRpc};
@@ -156,12 +157,12 @@ impl Downloader {
         to: SocketAddr,
         accept: impl Fn(&Message) -> bool + Send + 'static,
     ) -> Option<Message> {
-        let stop = Shutdown::new();
-        let rpc = UdpRpc::start(fresh_socket().ok()?, &stop).ok()?;
+        let rt = Runtime::new("torrent", "torrent-query", &self.shutdown);
+        let rpc = UdpRpc::start(&rt, fresh_socket().ok()?).ok()?;
         let answer = rpc.request(bytes, to, self.query_retry, move |d| {
             wire::parse(&d.bytes).is_ok_and(|m| accept(&m))
         });
-        stop.trigger();
+        rt.stop(STOP_BOUND);
         answer.ok().and_then(|d| wire::parse(&d.bytes).ok())
     }
 

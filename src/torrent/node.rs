@@ -12,6 +12,7 @@ use super::wire::{self, Message, Mode};
 use super::PIECE_SIZE;
 use crate::core::names;
 use crate::core::pool::{WorkerPool, UPLOAD_WORKERS};
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::udp_rpc::{receive_loop, Received, Retry};
 use std::collections::HashSet;
@@ -80,6 +81,8 @@ pub struct Node {
     config: NodeConfig,
     socket: Arc<UdpSocket>,
     journal: Journal,
+    /// Every thread of the node (keep-alive, serve and its pool, downloads).
+    rt: Runtime,
     shutdown: Shutdown,
     sent_once: bool,
     downloading: Arc<Mutex<HashSet<String>>>,
@@ -111,6 +114,12 @@ impl Node {
         };
         send(&socket, &register, config.tracker);
         journal.log("You entered Torrent.");
+        let rt = Runtime::new(
+            "torrent",
+            &format!("torrent-node-{}", config.node_id),
+            &shutdown,
+        );
+        let shutdown = rt.shutdown().clone();
         let mut threads = Vec::new();
         {
             let (socket, journal, stop, cfg) = (
@@ -119,17 +128,13 @@ impl Node {
                 shutdown.clone(),
                 config.clone(),
             );
-            threads.push(
-                std::thread::Builder::new()
-                    .name("keep-alive".into())
-                    .spawn(move || loop {
-                        journal.log("I informed the tracker that I'm still alive in the torrent!");
-                        send(&socket, &register, cfg.tracker);
-                        if stop.sleep(cfg.register_interval) {
-                            break;
-                        }
-                    })?,
-            );
+            threads.push(rt.spawn_owned("keep-alive", move || loop {
+                journal.log("I informed the tracker that I'm still alive in the torrent!");
+                send(&socket, &register, cfg.tracker);
+                if stop.sleep(cfg.register_interval) {
+                    break;
+                }
+            })?);
         }
         {
             let (socket, journal, stop, cfg) = (
@@ -138,17 +143,16 @@ impl Node {
                 shutdown.clone(),
                 config.clone(),
             );
-            let pool = WorkerPool::new("serve", UPLOAD_WORKERS)?;
-            threads.push(
-                std::thread::Builder::new()
-                    .name("serve".into())
-                    .spawn(move || serve_loop(&socket, &pool, &cfg, &journal, &stop))?,
-            );
+            let pool = WorkerPool::new(&rt, "serve", UPLOAD_WORKERS)?;
+            threads.push(rt.spawn_owned("serve", move || {
+                serve_loop(&socket, &pool, &cfg, &journal, &stop)
+            })?);
         }
         Ok(Node {
             config,
             socket,
             journal,
+            rt,
             shutdown,
             sent_once: false,
             downloading: Arc::default(),
@@ -230,14 +234,12 @@ impl Node {
             shutdown: self.shutdown.clone(),
         };
         let (name, active) = (f.to_string(), self.downloading.clone());
-        let spawned = std::thread::Builder::new()
-            .name("download".into())
-            .spawn(move || {
-                dl.run(&name);
-                if let Ok(mut a) = active.lock() {
-                    a.remove(&name);
-                }
-            });
+        let spawned = self.rt.spawn_owned("download", move || {
+            dl.run(&name);
+            if let Ok(mut a) = active.lock() {
+                a.remove(&name);
+            }
+        });
         match spawned {
             Ok(h) => self.downloads.push(h),
             Err(e) => self.journal.log(&format!("Download of {f} failed: {e}")),
@@ -262,6 +264,7 @@ impl Node {
         for h in self.threads.drain(..) {
             let _ = h.join();
         }
+        self.rt.stop(STOP_BOUND);
     }
 }
 

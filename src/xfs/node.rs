@@ -9,6 +9,7 @@ use crate::core::console::{Console, Input, Printer};
 use crate::core::latency::LatencyTable;
 use crate::core::names;
 use crate::core::pool::UPLOAD_WORKERS;
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::select::rank_by_latency_and_load;
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, TcpService};
@@ -92,6 +93,8 @@ struct Node {
     index: Mutex<FileIndex>,
     printer: Printer,
     shutdown: Shutdown,
+    /// Starts the node's upload, control and download threads; joined at exit.
+    rt: Runtime,
     warned_size: AtomicBool,
     /// Names being downloaded: two downloads of one name would share one `.part` file.
     downloading: Mutex<HashSet<String>>,
@@ -367,27 +370,25 @@ impl Node {
         }
         let me = self.clone();
         let name = name.to_string();
-        let spawned = std::thread::Builder::new()
-            .name("xfs-upload".into())
-            .spawn(move || {
-                let _ = stream.write_all(b"ACK");
-                drop(stream);
-                match connect_back(to, Duration::from_secs(3)) {
-                    // A receiver that stops reading must not hold this thread forever.
-                    Ok(mut data) => match data
-                        .set_write_timeout(Some(Duration::from_secs(30)))
-                        .and_then(|_| transfer::send_file(&mut data, &path))
-                    {
-                        Ok(n) => {
-                            let _ = data.shutdown(NetShutdown::Write);
-                            log::info!("sent {name} ({n} bytes) to {to}");
-                        }
-                        Err(e) => log::warn!("sending {name} to {to} failed: {e}"),
-                    },
-                    Err(e) => log::warn!("cannot connect to {to} to send {name}: {e}"),
-                }
-                me.uploads.fetch_sub(1, Ordering::SeqCst);
-            });
+        let spawned = self.rt.spawn("upload", move || {
+            let _ = stream.write_all(b"ACK");
+            drop(stream);
+            match connect_back(to, Duration::from_secs(3)) {
+                // A receiver that stops reading must not hold this thread forever.
+                Ok(mut data) => match data
+                    .set_write_timeout(Some(Duration::from_secs(30)))
+                    .and_then(|_| transfer::send_file(&mut data, &path))
+                {
+                    Ok(n) => {
+                        let _ = data.shutdown(NetShutdown::Write);
+                        log::info!("sent {name} ({n} bytes) to {to}");
+                    }
+                    Err(e) => log::warn!("sending {name} to {to} failed: {e}"),
+                },
+                Err(e) => log::warn!("cannot connect to {to} to send {name}: {e}"),
+            }
+            me.uploads.fetch_sub(1, Ordering::SeqCst);
+        });
         if let Err(e) = spawned {
             self.uploads.fetch_sub(1, Ordering::SeqCst);
             log::warn!("cannot start an upload thread: {e}");
@@ -540,17 +541,15 @@ impl Node {
         let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(1);
         let printer = self.printer.clone();
         let wait = self.config.accept_timeout;
-        let _ = std::thread::Builder::new()
-            .name("xfs-control".into())
-            .spawn(move || {
-                let reply = tcp::read_once(&mut control, conn::TEXT_MAX, wait);
-                if let Ok(bytes) = &reply {
-                    if bytes.trim_ascii() == b"ACK" {
-                        printer.line("ACK");
-                    }
+        let _ = self.rt.spawn("control", move || {
+            let reply = tcp::read_once(&mut control, conn::TEXT_MAX, wait);
+            if let Ok(bytes) = &reply {
+                if bytes.trim_ascii() == b"ACK" {
+                    printer.line("ACK");
                 }
-                let _ = tx.send(reply);
-            });
+            }
+            let _ = tx.send(reply);
+        });
         let deadline = Instant::now() + self.config.accept_timeout;
         let mut data = loop {
             match data_listener.accept() {
@@ -723,6 +722,7 @@ pub fn run(config: NodeConfig, listener: TcpListener, shutdown: Shutdown) -> Res
         )));
     }
     let console = Console::start()?;
+    let rt = Runtime::new("xfs", "xfs-node", &shutdown);
     let node = Arc::new(Node {
         addr: own_addr(&listener)?,
         id: uuid_v4(),
@@ -731,13 +731,14 @@ pub fn run(config: NodeConfig, listener: TcpListener, shutdown: Shutdown) -> Res
         uploads: AtomicUsize::new(0),
         index: Mutex::new(FileIndex::default()),
         printer: console.printer(),
-        shutdown: shutdown.clone(),
+        shutdown: rt.shutdown().clone(),
+        rt: rt.clone(),
         warned_size: AtomicBool::new(false),
         downloading: Mutex::new(HashSet::new()),
         latency_warned: Mutex::new(HashSet::new()),
     });
     let serving = node.clone();
-    let _service = TcpService::start(listener, "xfs-node", UPLOAD_WORKERS, move |s, peer| {
+    let service = TcpService::start(&rt, listener, "serve", UPLOAD_WORKERS, move |s, peer| {
         serving.serve(s, peer)
     })?;
     // Read once now so a bad latency.txt is reported at start, not only at the first download.
@@ -758,9 +759,7 @@ pub fn run(config: NodeConfig, listener: TcpListener, shutdown: Shutdown) -> Res
             ["download", name, ..] => {
                 let n = node.clone();
                 let name = name.to_string();
-                let spawned = std::thread::Builder::new()
-                    .name("xfs-download".into())
-                    .spawn(move || n.download(&name));
+                let spawned = rt.spawn("download", move || n.download(&name));
                 if let Err(e) = spawned {
                     log::warn!("cannot start a download thread: {e}");
                 }
@@ -769,7 +768,8 @@ pub fn run(config: NodeConfig, listener: TcpListener, shutdown: Shutdown) -> Res
             _ => node.printer.line("Invalid command"),
         }
     }
-    shutdown.trigger();
+    drop(service);
+    rt.stop(STOP_BOUND);
     node.remove_partial_downloads();
     Ok(())
 }

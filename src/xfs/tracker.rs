@@ -3,6 +3,7 @@
 //! busy node never stalls the others (the original asked them one by one, with no timeout).
 
 use crate::core::console::Printer;
+use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{self, Dispatch, TcpService};
 use crate::xfs::conn::{self, RequestError};
@@ -55,14 +56,17 @@ pub fn run(config: TrackerConfig, listener: TcpListener, shutdown: Shutdown) -> 
         table: Mutex::new(NodeTable::default()),
         printer: Printer::plain(),
     });
+    let rt = Runtime::new("xfs", "xfs-tracker", &shutdown);
     let service = TcpService::start_with(
+        &rt,
         listener,
-        "xfs-tracker",
+        "tracker",
         Dispatch::ThreadPerConnection,
         move |stream, peer| serve(&tracker, stream, peer),
     )?;
-    while !shutdown.sleep(Duration::from_secs(3600)) {}
+    while !rt.shutdown().sleep(Duration::from_secs(3600)) {}
     drop(service);
+    rt.stop(STOP_BOUND);
     Ok(())
 }
 
