@@ -26,7 +26,12 @@ fn run_role(net: &Net, i: usize, role: &str) -> std::process::Child {
     Command::new("ip")
         .args(["netns", "exec", &net.hosts[i].ns])
         .arg(exe)
-        .args(["--exact", "in_namespace_role", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "in_namespace_role",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ROLE, role)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -56,7 +61,8 @@ fn in_namespace_role() {
         ["udp_sink", addr, idle_ms] => {
             let sock = UdpSocket::bind(addr).unwrap();
             println!("netns-ready");
-            sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
             let mut buf = [0u8; 2048];
             let mut n = 0;
             while sock.recv(&mut buf).is_ok() {
@@ -92,7 +98,8 @@ fn bittrickle_heartbeats(server: SocketAddr, clients: usize, secs: u64) -> Strin
     let socks: Vec<UdpSocket> = (0..clients)
         .map(|_| {
             let s = UdpSocket::bind("0.0.0.0:0").unwrap();
-            s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
             s
         })
         .collect();
@@ -143,7 +150,10 @@ fn harness_hosts_reach_each_other_drop_at_the_asked_rate_and_vanish_or_skip() {
         assert_eq!(role_result(send), "sent");
         let got: u32 = role_result(sink).parse().unwrap();
         println!("harness: 400 datagrams through 50 % loss, {got} arrived");
-        assert!((100..=300).contains(&got), "{got} of 400 arrived through 50 % loss");
+        assert!(
+            (100..=300).contains(&got),
+            "{got} of 400 arrived through 50 % loss"
+        );
     }
     let left = String::from_utf8_lossy(
         &Command::new("ip")
@@ -256,7 +266,11 @@ fn fileapp_four_hosts_with_5_percent_loss_and_a_rate_limit_download_identical_by
             p.stdout.text()
         );
         assert_eq!(std::fs::read(dir.join("big.bin")).unwrap(), big, "{name}");
-        assert_eq!(std::fs::read(dir.join("small.txt")).unwrap(), small, "{name}");
+        assert_eq!(
+            std::fs::read(dir.join("small.txt")).unwrap(),
+            small,
+            "{name}"
+        );
         assert!(!dir.join("big.bin.part").exists());
     }
     println!(

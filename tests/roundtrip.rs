@@ -36,8 +36,11 @@ fn any_text(max: usize) -> impl Strategy<Value = String> {
 
 /// A token: no whitespace at all (what space-separated protocols can carry).
 fn token(max: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec(any::<char>().prop_filter("no whitespace", |c| !c.is_whitespace()), 1..max)
-        .prop_map(|v| v.into_iter().collect())
+    proptest::collection::vec(
+        any::<char>().prop_filter("no whitespace", |c| !c.is_whitespace()),
+        1..max,
+    )
+    .prop_map(|v| v.into_iter().collect())
 }
 
 fn ip_addr() -> impl Strategy<Value = IpAddr> {
@@ -210,7 +213,12 @@ fn json_value() -> impl Strategy<Value = Json> {
             proptest::collection::vec(inner.clone(), 0..8).prop_map(Json::Array),
             proptest::collection::vec((any_text(8), inner), 0..8).prop_map(|pairs| {
                 let mut seen = HashSet::new();
-                Json::Object(pairs.into_iter().filter(|(k, _)| seen.insert(k.clone())).collect())
+                Json::Object(
+                    pairs
+                        .into_iter()
+                        .filter(|(k, _)| seen.insert(k.clone()))
+                        .collect(),
+                )
             }),
         ]
     })
@@ -247,7 +255,11 @@ proptest! {
 fn bt_request() -> impl Strategy<Value = bt::Request> {
     let t = || token(16);
     prop_oneof![
-        (t(), t(), any::<u16>()).prop_map(|(user, password, tcp_port)| bt::Request::Login { user, password, tcp_port }),
+        (t(), t(), any::<u16>()).prop_map(|(user, password, tcp_port)| bt::Request::Login {
+            user,
+            password,
+            tcp_port
+        }),
         t().prop_map(|user| bt::Request::Heartbeat { user }),
         t().prop_map(|user| bt::Request::Lap { user }),
         (t(), t()).prop_map(|(user, file)| bt::Request::Pub { user, file }),
@@ -323,16 +335,41 @@ fn torrent_message() -> impl Strategy<Value = tw::Message> {
         Just(Mode::Update),
         Just(Mode::Exit)
     ];
-    let owner = (any::<i64>(), any_text(20), any::<i64>(), any::<i64>())
-        .prop_map(|(node_id, ip, port, send_freq)| Owner { node_id, ip, port, send_freq });
+    let owner = (any::<i64>(), any_text(20), any::<i64>(), any::<i64>()).prop_map(
+        |(node_id, ip, port, send_freq)| Owner {
+            node_id,
+            ip,
+            port,
+            send_freq,
+        },
+    );
     prop_oneof![
-        (any::<i64>(), any_text(30), mode)
-            .prop_map(|(node_id, filename, mode)| Message::Node2Tracker { node_id, filename, mode }),
-        (any::<i64>(), proptest::collection::vec(owner, 0..10), any_text(30)).prop_map(
-            |(dest_node_id, search_result, filename)| Message::Tracker2Node { dest_node_id, search_result, filename }
-        ),
+        (any::<i64>(), any_text(30), mode).prop_map(|(node_id, filename, mode)| {
+            Message::Node2Tracker {
+                node_id,
+                filename,
+                mode,
+            }
+        }),
+        (
+            any::<i64>(),
+            proptest::collection::vec(owner, 0..10),
+            any_text(30)
+        )
+            .prop_map(
+                |(dest_node_id, search_result, filename)| Message::Tracker2Node {
+                    dest_node_id,
+                    search_result,
+                    filename
+                }
+            ),
         (any::<i64>(), any::<i64>(), any_text(30), any::<i64>()).prop_map(
-            |(src_node_id, dest_node_id, filename, size)| Message::Node2Node { src_node_id, dest_node_id, filename, size }
+            |(src_node_id, dest_node_id, filename, size)| Message::Node2Node {
+                src_node_id,
+                dest_node_id,
+                filename,
+                size
+            }
         ),
         (
             any::<i64>(),
@@ -343,7 +380,14 @@ fn torrent_message() -> impl Strategy<Value = tw::Message> {
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..2000)),
         )
             .prop_map(|(src_node_id, dest_node_id, filename, range, idx, chunk)| {
-                Message::ChunkSharing { src_node_id, dest_node_id, filename, range, idx, chunk }
+                Message::ChunkSharing {
+                    src_node_id,
+                    dest_node_id,
+                    filename,
+                    range,
+                    idx,
+                    chunk,
+                }
             }),
     ]
 }
@@ -374,20 +418,44 @@ proptest! {
 // Simple xFS
 
 fn xfs_filelist() -> impl Strategy<Value = xfs::FileList> {
-    let file = (any_text(20), any::<u64>(), "[0-9a-f]{32}")
-        .prop_map(|(name, size, hash_val)| xfs::FileEntry { name, size, hash_val });
+    let file = (any_text(20), any::<u64>(), "[0-9a-f]{32}").prop_map(|(name, size, hash_val)| {
+        xfs::FileEntry {
+            name,
+            size,
+            hash_val,
+        }
+    });
     (
         proptest::collection::vec(file, 0..5),
         any_text(12),
         proptest::option::of(any::<u16>()),
         proptest::option::of(any_text(15)),
     )
-        .prop_map(|(files, node_id, node_port, node_ip)| xfs::FileList { files, node_id, node_port, node_ip })
+        .prop_map(|(files, node_id, node_port, node_ip)| xfs::FileList {
+            files,
+            node_id,
+            node_port,
+            node_ip,
+        })
 }
 
 fn xfs_node() -> impl Strategy<Value = xfs::NodeInfo> {
-    (any_text(12), any::<i64>(), any_text(15), any::<u16>(), proptest::option::of(any::<u64>()), xfs_filelist())
-        .prop_map(|(id, status, ip, port, load, filelist)| xfs::NodeInfo { id, status, ip, port, load, filelist })
+    (
+        any_text(12),
+        any::<i64>(),
+        any_text(15),
+        any::<u16>(),
+        proptest::option::of(any::<u64>()),
+        xfs_filelist(),
+    )
+        .prop_map(|(id, status, ip, port, load, filelist)| xfs::NodeInfo {
+            id,
+            status,
+            ip,
+            port,
+            load,
+            filelist,
+        })
 }
 
 fn xfs_message() -> impl Strategy<Value = xfs::Message> {
@@ -399,7 +467,11 @@ fn xfs_message() -> impl Strategy<Value = xfs::Message> {
         Just(Message::UpdateList),
         Just(Message::GetLoad),
         proptest::option::of(token(20)).prop_map(Message::Find),
-        (token(20), ip_addr(), 1u16..).prop_map(|(name, ip, port)| Message::Send { name, ip, port }),
+        (token(20), ip_addr(), 1u16..).prop_map(|(name, ip, port)| Message::Send {
+            name,
+            ip,
+            port
+        }),
     ]
 }
 
