@@ -280,3 +280,144 @@ fn fileapp_four_hosts_with_5_percent_loss_and_a_rate_limit_download_identical_by
     );
     drop(server);
 }
+
+/// A FileApp server on host 0 and `alice` on host 1 offering `big.bin` (`size` bytes); returns
+/// the server, alice, the file's bytes and the server's address arguments.
+fn fileapp_owner(net: &Net, root: &Path, size: usize) -> (Proc, Proc, Vec<u8>, String, String) {
+    let server = net.spawn(0, root, &["fileapp", "-s", "0"], &[]);
+    let port = logged_port(&server, "fileapp::cli").to_string();
+    let server_ip = net.ip(0).to_string();
+    let dir = make_dir(root, "alice");
+    let share = make_dir(&dir, "share");
+    let big = pseudo_random(size, 29);
+    std::fs::write(share.join("big.bin"), &big).unwrap();
+    let mut alice = net.spawn(
+        1,
+        &dir,
+        &["fileapp", "-c", "alice", &server_ip, &port, "0", "0"],
+        &[],
+    );
+    alice.wait_stdout(UPDATED, 30);
+    alice.type_line("setdir share");
+    alice.type_line("offer big.bin");
+    alice.wait_stdout("[Offer Message received by Server.]", 30);
+    (server, alice, big, server_ip, port)
+}
+
+fn fileapp_client(
+    net: &Net,
+    i: usize,
+    dir: &Path,
+    name: &str,
+    server_ip: &str,
+    port: &str,
+) -> Proc {
+    let p = net.spawn(
+        i,
+        dir,
+        &["fileapp", "-c", name, server_ip, port, "0", "0"],
+        &[],
+    );
+    p.wait_stdout(UPDATED, 30);
+    p
+}
+
+/// The owner's link goes down for 2 s in the middle of a rate-limited 4 MiB transfer and comes
+/// back: TCP carries the transfer through, the file lands whole.
+#[test]
+fn fileapp_download_survives_the_owner_link_going_down_and_up_mid_transfer_or_skip() {
+    let Some(net) = Net::new_or_skip(
+        "fileapp_download_survives_the_owner_link_going_down_and_up_mid_transfer_or_skip",
+        3,
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    net.rate_limit(1, "8mbit").unwrap();
+    let (_server, _alice, big, ip, port) = fileapp_owner(&net, tmp.path(), 4 * 1024 * 1024);
+    let dir = make_dir(tmp.path(), "bob");
+    let mut bob = fileapp_client(&net, 2, &dir, "bob", &ip, &port);
+    let started = Instant::now();
+    wait_for("bob's table lists big.bin", 30, || {
+        bob.type_line("list");
+        std::thread::sleep(Duration::from_millis(300));
+        bob.stdout.text().contains(" big.bin")
+    });
+    bob.type_line("request big.bin alice");
+    wait_for("a part of the file on disk", 30, || {
+        std::fs::metadata(dir.join("big.bin.part")).map_or(false, |m| m.len() > 0)
+            || dir.join("big.bin").exists()
+    });
+    net.link(1, false).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    net.link(1, true).unwrap();
+    wait_for("bob's download ends", 120, || {
+        let t = bob.stdout.text();
+        t.contains("downloaded successfully!") || t.contains("rror") || t.contains("failed")
+    });
+    assert!(
+        bob.stdout
+            .text()
+            .contains("big.bin downloaded successfully!"),
+        "{}",
+        bob.stdout.text()
+    );
+    assert_eq!(std::fs::read(dir.join("big.bin")).unwrap(), big);
+    println!(
+        "scenario fileapp link down 2 s mid-transfer at 8 mbit: 4 MiB identical in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The downloader's folder is a 1 MiB tmpfs holding one older file: a 3 MiB download fails with
+/// an error line, leaves no `.part` and no final-name file, keeps the older file, and the client
+/// still serves (it answers `list`).
+#[test]
+fn fileapp_disk_full_on_the_downloader_leaves_no_part_and_keeps_serving_or_skip() {
+    let Some(mut net) = Net::new_or_skip(
+        "fileapp_disk_full_on_the_downloader_leaves_no_part_and_keeps_serving_or_skip",
+        3,
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, _alice, _big, ip, port) = fileapp_owner(&net, tmp.path(), 3 * 1024 * 1024);
+    let dir = make_dir(tmp.path(), "bob");
+    net.tmpfs(&dir, "1m").unwrap();
+    std::fs::write(dir.join("kept.txt"), b"older file").unwrap();
+    let mut bob = fileapp_client(&net, 2, &dir, "bob", &ip, &port);
+    wait_for("bob's table lists big.bin", 30, || {
+        bob.type_line("list");
+        std::thread::sleep(Duration::from_millis(300));
+        bob.stdout.text().contains(" big.bin")
+    });
+    let before = bob.stdout.text().len();
+    bob.type_line("request big.bin alice");
+    wait_for("bob's download ends", 60, || {
+        let t = &bob.stdout.text()[before..];
+        t.contains("downloaded successfully!") || t.contains("rror") || t.contains("ailed")
+    });
+    let out = bob.stdout.text()[before..].to_string();
+    assert!(!out.contains("downloaded successfully!"), "{out}");
+    assert!(
+        !dir.join("big.bin").exists(),
+        "a final-name file after a full disk"
+    );
+    assert!(
+        !dir.join("big.bin.part").exists(),
+        "a .part left after a full disk"
+    );
+    assert_eq!(std::fs::read(dir.join("kept.txt")).unwrap(), b"older file");
+    let mark = bob.stdout.text().len();
+    bob.type_line("list");
+    wait_for("bob still answers list", 10, || {
+        bob.stdout.text()[mark..].contains(" big.bin")
+    });
+    println!(
+        "scenario fileapp disk full: {}",
+        out.lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+}
