@@ -119,12 +119,17 @@ fn bittrickle_heartbeats(server: SocketAddr, clients: usize, secs: u64) -> Strin
     }
     let mut beats = 0;
     let end = Instant::now() + Duration::from_secs(secs);
+    // Each client beats every 500 ms, the clients spread over that period as real ones are
+    // (500 datagrams in one burst would overflow the server's receive buffer on loopback).
+    let gap = Duration::from_micros(400_000 / clients.max(1) as u64);
     while Instant::now() < end {
+        let round = Instant::now();
         for (i, s) in socks.iter().enumerate() {
             let _ = s.send_to(format!("heartbeat load{i}").as_bytes(), server);
             beats += 1;
+            std::thread::sleep(gap);
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(500).saturating_sub(round.elapsed()));
     }
     format!("{welcomed} {beats}")
 }
@@ -420,4 +425,152 @@ fn fileapp_disk_full_on_the_downloader_leaves_no_part_and_keeps_serving_or_skip(
             .collect::<Vec<_>>()
             .join(" | ")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load (on loopback until the servers take `--bind`: the same senders, one host)
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// 500 BitTrickle users log in and heartbeat every 500 ms for 8 s; meanwhile a checker's `lap`
+/// lists all 500 (no false expiry) and the server's memory stays bounded.
+#[test]
+fn bittrickle_server_keeps_500_heartbeating_clients_active() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut creds: String = (0..500).map(|i| format!("load{i} pw{i}\n")).collect();
+    creds.push_str("checker pw\n");
+    std::fs::write(tmp.path().join("credentials.txt"), creds).unwrap();
+    let server = Proc::start_env(
+        tmp.path(),
+        &["bittrickle", "server", "0"],
+        &[("RUST_LOG", "warn")],
+    );
+    let text = server.wait_stdout("Ready to receive on 127.0.0.1:", 20);
+    let port: u16 = text
+        .split("Ready to receive on 127.0.0.1:")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let started = Instant::now();
+    let load = std::thread::spawn(move || bittrickle_heartbeats(addr, 500, 8));
+    let checker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    checker
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let mut ask = |msg: &str| -> String {
+        for _ in 0..5 {
+            checker.send_to(msg.as_bytes(), addr).unwrap();
+            if let Ok(n) = checker.recv(&mut buf) {
+                return String::from_utf8_lossy(&buf[..n]).into_owned();
+            }
+        }
+        panic!("no answer to {msg:?}");
+    };
+    assert_eq!(ask("login checker pw 1"), "Welcome to BitTrickle!");
+    // Once all 500 are in, every later `lap` must list all 500 (the checker excludes itself).
+    let (mut best, mut worst_after_full, mut checks, mut peak) = (0, usize::MAX, 0, 0);
+    while !load.is_finished() {
+        let _ = checker.send_to(b"heartbeat checker", addr);
+        let reply = ask("lap checker");
+        let n: usize = reply
+            .split_whitespace()
+            .next()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        if best == 500 {
+            worst_after_full = worst_after_full.min(n);
+            checks += 1;
+        }
+        best = best.max(n);
+        peak = peak.max(rss_kib(server.child.id()));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let result = load.join().unwrap();
+    let welcomed: usize = result.split_whitespace().next().unwrap().parse().unwrap();
+    println!(
+        "load bittrickle: {welcomed} of 500 logged in, heartbeats sent {}, {checks} laps after all \
+         were in listed at least {worst_after_full}, peak RSS {peak} KiB, {:.1} s",
+        result.split_whitespace().nth(1).unwrap(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(welcomed, 500);
+    assert!(checks >= 3, "too few checks after all logged in: {checks}");
+    assert_eq!(worst_after_full, 500, "a heartbeating client expired");
+    assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
+}
+
+/// 200 P2PTracker++ clients on one tracker, each announcing its own chunk and asking for
+/// another's: every answer names the right holder, and the tracker's memory stays bounded.
+#[test]
+fn p2ptracker_tracker_answers_200_clients_correctly() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let tracker = Proc::start_env(
+        tmp.path(),
+        &["p2ptracker", "tracker", "--port", "0"],
+        &[("RUST_LOG", "info")],
+    );
+    let text = tracker.wait_stderr("listening on 127.0.0.1:", 20);
+    let port: u16 = text
+        .split("listening on 127.0.0.1:")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let started = Instant::now();
+    let mut clients: Vec<std::net::TcpStream> = (0..200)
+        .map(|i| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s.write_all(format!("LOCAL_CHUNKS,{},localhost,{}", i + 1, 10_000 + i).as_bytes())
+                .unwrap();
+            s
+        })
+        .collect();
+    // Announcements are fire-and-forget: give the tracker a moment per round, then ask.
+    let mut wrong = Vec::new();
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        wrong.clear();
+        for (i, s) in clients.iter_mut().enumerate() {
+            let want = (i + 1) % 200 + 1;
+            s.write_all(format!("WHERE_CHUNK,{want}").as_bytes())
+                .unwrap();
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap();
+            let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if reply != format!("GET_CHUNK_FROM,{want},localhost,{}", 10_000 + want - 1) {
+                wrong.push((round, i, reply));
+            }
+        }
+        if wrong.is_empty() {
+            break;
+        }
+    }
+    let rss = rss_kib(tracker.child.id());
+    println!(
+        "load p2ptracker: 200 clients, 400+ requests, {} wrong answers, RSS {rss} KiB, {:.1} s",
+        wrong.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(wrong.is_empty(), "{:?}", &wrong[..wrong.len().min(5)]);
+    assert!(rss < 128 * 1024);
 }
