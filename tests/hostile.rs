@@ -138,7 +138,7 @@ fn perform(
                 }
             }
         }
-        Attack::Udp(bytes) => back = udp_exchange(t.addr, &[bytes.clone()]),
+        Attack::Udp(bytes) => back = udp_exchange(t.addr, std::slice::from_ref(bytes)),
         Attack::UdpSeq(seq) => back = udp_exchange(t.addr, seq),
         Attack::Idle(n) => {
             let mut held = Vec::with_capacity(*n);

@@ -350,7 +350,7 @@ fn fileapp_download_survives_the_owner_link_going_down_and_up_mid_transfer_or_sk
     });
     bob.type_line("request big.bin alice");
     wait_for("a part of the file on disk", 30, || {
-        std::fs::metadata(dir.join("big.bin.part")).map_or(false, |m| m.len() > 0)
+        std::fs::metadata(dir.join("big.bin.part")).is_ok_and(|m| m.len() > 0)
             || dir.join("big.bin").exists()
     });
     net.link(1, false).unwrap();

@@ -75,7 +75,10 @@ fn nft(ns: &str, ruleset: &str) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -117,8 +120,19 @@ impl Net {
                 "ip", "-n", &bridge, "link", "add", &v, "type", "veth", "peer", "name", "eth0",
                 "netns", &ns,
             ])?;
-            run(&["ip", "-n", &bridge, "link", "set", &v, "master", "br0", "up"])?;
-            run(&["ip", "-n", &ns, "addr", "add", &format!("{ip}/24"), "dev", "eth0"])?;
+            run(&[
+                "ip", "-n", &bridge, "link", "set", &v, "master", "br0", "up",
+            ])?;
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "dev",
+                "eth0",
+            ])?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
         }
@@ -208,7 +222,13 @@ impl Net {
     pub fn tmpfs(&mut self, dir: &Path, size: &str) -> Result<(), String> {
         let dir_text = dir.to_string_lossy().into_owned();
         run(&[
-            "mount", "-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", &dir_text,
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            &dir_text,
         ])?;
         self.mounts.push(dir.to_path_buf());
         Ok(())
