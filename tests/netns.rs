@@ -574,3 +574,50 @@ fn p2ptracker_tracker_answers_200_clients_correctly() {
     assert!(wrong.is_empty(), "{:?}", &wrong[..wrong.len().min(5)]);
     assert!(rss < 128 * 1024);
 }
+
+/// The owner is killed (`kill -9`) in the middle of a rate-limited 4 MiB transfer: the
+/// downloader ends that transfer within its timeout, keeps no final-name file and no `.part`.
+#[test]
+fn fileapp_kill_9_of_the_owner_mid_file_leaves_no_final_file_or_skip() {
+    let Some(net) = Net::new_or_skip(
+        "fileapp_kill_9_of_the_owner_mid_file_leaves_no_final_file_or_skip",
+        3,
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    net.rate_limit(1, "8mbit").unwrap();
+    let (_server, mut alice, _big, ip, port) = fileapp_owner(&net, tmp.path(), 4 * 1024 * 1024);
+    let dir = make_dir(tmp.path(), "bob");
+    let mut bob = fileapp_client(&net, 2, &dir, "bob", &ip, &port);
+    wait_for("bob's table lists big.bin", 30, || {
+        bob.type_line("list");
+        std::thread::sleep(Duration::from_millis(300));
+        bob.stdout.text().contains(" big.bin")
+    });
+    let started = Instant::now();
+    bob.type_line("request big.bin alice");
+    wait_for("a part of the file on disk", 30, || {
+        std::fs::metadata(dir.join("big.bin.part")).is_ok_and(|m| m.len() > 0)
+    });
+    alice.kill();
+    wait_for("bob's download ends", 60, || {
+        let t = bob.stdout.text();
+        t.contains("downloaded successfully!") || t.contains("download failed")
+    });
+    let out = bob.stdout.text();
+    println!(
+        "scenario fileapp kill -9 of the owner mid-file: ended in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        out.lines()
+            .filter(|l| l.contains("big.bin"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    assert!(!out.contains("big.bin downloaded successfully!"), "{out}");
+    assert!(
+        !dir.join("big.bin").exists(),
+        "a cut file kept under its final name"
+    );
+    assert!(!dir.join("big.bin.part").exists(), "a .part left behind");
+}
