@@ -8,6 +8,12 @@
 //!
 //! What could not be emulated: delay and jitter (this kernel has no `netem`); loss is independent
 //! per packet (no bursts).
+//!
+//! Across hosts today: FileApp (its server and peers bind 0.0.0.0): the 4-host swarm at 5 % loss
+//! with a rate-limited owner, link down/up mid-transfer, `kill -9` of the owner mid-file, and
+//! a full disk on the downloader. The other systems bind 127.0.0.1 only until `--bind` lands;
+//! their load tests (500 BitTrickle clients heartbeating, 200 P2PTracker++ clients) run on
+//! loopback here with the same senders, and move into namespaces once the servers take `--bind`.
 
 mod support;
 
