@@ -627,3 +627,50 @@ fn fileapp_kill_9_of_the_owner_mid_file_leaves_no_final_file_or_skip() {
     );
     assert!(!dir.join("big.bin.part").exists(), "a .part left behind");
 }
+
+/// The FileApp server is killed and restarted on the same port in the middle of a transfer:
+/// the peer-to-peer transfer finishes unharmed and a new client registers with the new server.
+#[test]
+fn fileapp_server_restart_mid_transfer_leaves_the_transfer_whole_or_skip() {
+    let Some(net) = Net::new_or_skip(
+        "fileapp_server_restart_mid_transfer_leaves_the_transfer_whole_or_skip",
+        4,
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    net.rate_limit(1, "8mbit").unwrap();
+    let (mut server, _alice, big, ip, port) = fileapp_owner(&net, tmp.path(), 4 * 1024 * 1024);
+    let dir = make_dir(tmp.path(), "bob");
+    let mut bob = fileapp_client(&net, 2, &dir, "bob", &ip, &port);
+    wait_for("bob's table lists big.bin", 30, || {
+        bob.type_line("list");
+        std::thread::sleep(Duration::from_millis(300));
+        bob.stdout.text().contains(" big.bin")
+    });
+    let started = Instant::now();
+    bob.type_line("request big.bin alice");
+    wait_for("a part of the file on disk", 30, || {
+        std::fs::metadata(dir.join("big.bin.part")).is_ok_and(|m| m.len() > 0)
+    });
+    server.kill();
+    let _server2 = net.spawn(0, tmp.path(), &["fileapp", "-s", &port], &[]);
+    let carol_dir = make_dir(tmp.path(), "carol");
+    let _carol = fileapp_client(&net, 3, &carol_dir, "carol", &ip, &port);
+    wait_for("bob's download ends", 60, || {
+        let t = bob.stdout.text();
+        t.contains("downloaded successfully!") || t.contains("download failed")
+    });
+    assert!(
+        bob.stdout
+            .text()
+            .contains("big.bin downloaded successfully!"),
+        "{}",
+        bob.stdout.text()
+    );
+    assert_eq!(std::fs::read(dir.join("big.bin")).unwrap(), big);
+    println!(
+        "scenario fileapp server restart mid-transfer: 4 MiB identical, new client registered, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
