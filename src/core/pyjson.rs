@@ -162,11 +162,14 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
+        self.ws();
+        // Peek first: input that stops where a too-deep value would start is Incomplete (a `]`
+        // may follow), which the xFS framing relies on (found by fuzz/xfs_framing).
+        let next = self.peek()?;
         if depth > self.max_depth {
             return Err(self.invalid("nesting too deep"));
         }
-        self.ws();
-        match self.peek()? {
+        match next {
             b'{' => self.object(depth),
             b'[' => self.array(depth),
             b'"' => self.string().map(Json::String),
@@ -549,6 +552,15 @@ mod tests {
         assert!(is_invalid(parse("[".repeat(1000).as_bytes(), 16)));
         let deep = format!("{{\"a\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(is_invalid(parse(deep.as_bytes(), 32)));
+    }
+
+    #[test]
+    fn input_cut_just_inside_the_deepest_allowed_container_is_incomplete() {
+        // `[[[` at limit 2 may still become `[[[]]]`, which is valid: not Invalid yet.
+        assert_eq!(parse(b"[[[", 2), Err(JsonError::Incomplete));
+        assert_eq!(parse(b"{\"n\": [[ ", 2), Err(JsonError::Incomplete));
+        assert!(parse(b"{\"n\": [[]]}", 2).is_ok());
+        assert!(is_invalid(parse(b"[[[1", 2)));
     }
 
     #[test]

@@ -260,3 +260,4 @@ impl Drop for LossyUdpProxy {
         }
     }
 }
+pub mod netns;
