@@ -5,14 +5,14 @@
 //! reshaped without touching these; the fuzz targets in fuzz/ check the same from the other side
 //! (arbitrary bytes in).
 
-use peershare::bittrickle::wire as bt;
 use peershare::bittrickle::credentials::{Check, Credentials};
-use peershare::xfs::latency::LatencyTable;
+use peershare::bittrickle::wire as bt;
 use peershare::core::pyjson::{self, Json};
 use peershare::fileapp::wire as fa;
 use peershare::p2ptracker::{chunk_list, wire as p2p};
 use peershare::torrent::pickle::{self, Value};
 use peershare::torrent::wire as tw;
+use peershare::xfs::latency::LatencyTable;
 use peershare::xfs::wire as xfs;
 use proptest::prelude::*;
 use std::collections::HashSet;
