@@ -73,13 +73,10 @@ pub fn receive_loop(
     let mut last_tick = std::time::Instant::now();
     while !shutdown.is_triggered() {
         match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                trace_datagram(trace::Direction::Recv, socket, from, &buf[..n]);
-                on(Received::Datagram(Datagram {
-                    bytes: buf[..n].to_vec(),
-                    from,
-                }))
-            }
+            Ok((n, from)) => on(Received::Datagram(Datagram {
+                bytes: buf[..n].to_vec(),
+                from,
+            })),
             Err(e) if crate::core::timed_out(&e) => {}
             Err(e) => log::debug!("udp receive error: {e}"),
         }
@@ -136,6 +133,9 @@ struct Waiters {
 #[derive(Clone)]
 pub struct UdpRpc {
     socket: Arc<UdpSocket>,
+    /// Trace every datagram as raw text here (FileApp); systems whose messages need decoding
+    /// or masking first (BitTrickle passwords, pickles) trace at their own codec instead.
+    raw_trace: bool,
     waiters: Arc<Mutex<Waiters>>,
     events: Receiver<Datagram>,
 }
@@ -144,6 +144,15 @@ impl UdpRpc {
     /// Starts the router thread `<system>-udp-router` on `rt`; it ends when the runtime's shutdown
     /// fires. Datagrams no request claims go to [`UdpRpc::events`].
     pub fn start(rt: &Runtime, socket: UdpSocket) -> io::Result<UdpRpc> {
+        Self::start_with(rt, socket, false)
+    }
+
+    /// Like [`UdpRpc::start`], and every datagram sent or received is traced as raw text.
+    pub fn start_traced(rt: &Runtime, socket: UdpSocket) -> io::Result<UdpRpc> {
+        Self::start_with(rt, socket, true)
+    }
+
+    fn start_with(rt: &Runtime, socket: UdpSocket, raw_trace: bool) -> io::Result<UdpRpc> {
         let socket = Arc::new(socket);
         let waiters: Arc<Mutex<Waiters>> = Arc::default();
         let (event_tx, events) = crossbeam_channel::unbounded();
@@ -151,6 +160,9 @@ impl UdpRpc {
         rt.spawn("udp-router", move || {
             let routed = receive_loop(&sock, &stop, POLL, |r| {
                 if let Received::Datagram(d) = r {
+                    if raw_trace {
+                        trace_datagram(trace::Direction::Recv, &sock, d.from, &d.bytes);
+                    }
                     route(&w, &event_tx, d);
                 }
             });
@@ -160,6 +172,7 @@ impl UdpRpc {
         })?;
         Ok(UdpRpc {
             socket,
+            raw_trace,
             waiters,
             events,
         })
@@ -171,7 +184,9 @@ impl UdpRpc {
 
     /// Sends one datagram (fire and forget).
     pub fn send_to(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
-        trace_datagram(trace::Direction::Send, &self.socket, to, bytes);
+        if self.raw_trace {
+            trace_datagram(trace::Direction::Send, &self.socket, to, bytes);
+        }
         self.socket.send_to(bytes, to).map(|_| ())
     }
 

@@ -194,7 +194,7 @@ fn run_inner(
 ) -> Result<(), ClientError> {
     let printer = console.printer();
     let tcp_port = listener.local_addr()?.port();
-    let rpc = UdpRpc::start(io, udp)?;
+    let rpc = UdpRpc::start_traced(io, udp)?;
     let table = Arc::new(TableView {
         rows: Mutex::new(Vec::new()),
         frozen: AtomicBool::new(false),

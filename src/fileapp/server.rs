@@ -25,10 +25,13 @@ pub fn run(config: ServerConfig, socket: UdpSocket, shutdown: &Shutdown) -> io::
     let mut state = ServerState::new(config.retry);
     receive_loop(&socket, shutdown, TICK, |got| {
         let input = match &got {
-            Received::Datagram(d) => Input::Datagram {
-                from: d.from,
-                bytes: &d.bytes,
-            },
+            Received::Datagram(d) => {
+                trace_datagram(trace::Direction::Recv, &socket, d.from, &d.bytes);
+                Input::Datagram {
+                    from: d.from,
+                    bytes: &d.bytes,
+                }
+            }
             Received::Tick => Input::Tick,
         };
         for action in state.handle(input, Instant::now()) {
