@@ -326,7 +326,17 @@ fn p2ptracker_good(addr: SocketAddr) -> Result<(), String> {
 fn p2ptracker_tracker_survives_its_hostile_table() {
     let tmp = tempfile::tempdir().unwrap();
     let own = folders(tmp.path(), "p2ptracker");
-    let proc = Proc::start(&own, &["p2ptracker", "tracker", "--port", "0"]);
+    let proc = Proc::start(
+        &own,
+        &[
+            "p2ptracker",
+            "tracker",
+            "--port",
+            "0",
+            "--max-connections",
+            "4096",
+        ],
+    );
     let addr = listen_addr(&proc);
     let long = long_name();
     let rows = tcp_rows(vec![
@@ -822,7 +832,17 @@ fn fileapp_peer_serving_port_answers_while_2000_connections_idle() {
 fn p2ptracker_tracker_caps_the_reply_to_a_huge_where_chunk_at_1024_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let own = folders(tmp.path(), "p2ptracker");
-    let proc = Proc::start(&own, &["p2ptracker", "tracker", "--port", "0"]);
+    let proc = Proc::start(
+        &own,
+        &[
+            "p2ptracker",
+            "tracker",
+            "--port",
+            "0",
+            "--max-connections",
+            "4096",
+        ],
+    );
     let addr = listen_addr(&proc);
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

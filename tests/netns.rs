@@ -218,7 +218,12 @@ fn fileapp_four_hosts_with_5_percent_loss_and_a_rate_limit_download_identical_by
     }
     net.rate_limit(1, "16mbit").unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let server = net.spawn(0, tmp.path(), &["fileapp", "-s", "0"], &[]);
+    let server = net.spawn(
+        0,
+        tmp.path(),
+        &["fileapp", "-s", "0", "--bind", "0.0.0.0"],
+        &[],
+    );
     let port = logged_port(&server, "fileapp::cli").to_string();
     let server_ip = net.ip(0).to_string();
     let client = |i: usize, name: &str| {
@@ -226,7 +231,9 @@ fn fileapp_four_hosts_with_5_percent_loss_and_a_rate_limit_download_identical_by
         let p = net.spawn(
             i,
             &dir,
-            &["fileapp", "-c", name, &server_ip, &port, "0", "0"],
+            &[
+                "fileapp", "-c", name, &server_ip, &port, "0", "0", "--bind", "0.0.0.0",
+            ],
             &[],
         );
         p.wait_stdout(UPDATED, 30);
@@ -295,7 +302,7 @@ fn fileapp_four_hosts_with_5_percent_loss_and_a_rate_limit_download_identical_by
 /// A FileApp server on host 0 and `alice` on host 1 offering `big.bin` (`size` bytes); returns
 /// the server, alice, the file's bytes and the server's address arguments.
 fn fileapp_owner(net: &Net, root: &Path, size: usize) -> (Proc, Proc, Vec<u8>, String, String) {
-    let server = net.spawn(0, root, &["fileapp", "-s", "0"], &[]);
+    let server = net.spawn(0, root, &["fileapp", "-s", "0", "--bind", "0.0.0.0"], &[]);
     let port = logged_port(&server, "fileapp::cli").to_string();
     let server_ip = net.ip(0).to_string();
     let dir = make_dir(root, "alice");
@@ -305,7 +312,9 @@ fn fileapp_owner(net: &Net, root: &Path, size: usize) -> (Proc, Proc, Vec<u8>, S
     let mut alice = net.spawn(
         1,
         &dir,
-        &["fileapp", "-c", "alice", &server_ip, &port, "0", "0"],
+        &[
+            "fileapp", "-c", "alice", &server_ip, &port, "0", "0", "--bind", "0.0.0.0",
+        ],
         &[],
     );
     alice.wait_stdout(UPDATED, 30);
@@ -326,7 +335,9 @@ fn fileapp_client(
     let p = net.spawn(
         i,
         dir,
-        &["fileapp", "-c", name, server_ip, port, "0", "0"],
+        &[
+            "fileapp", "-c", name, server_ip, port, "0", "0", "--bind", "0.0.0.0",
+        ],
         &[],
     );
     p.wait_stdout(UPDATED, 30);
@@ -654,7 +665,12 @@ fn fileapp_server_restart_mid_transfer_leaves_the_transfer_whole_or_skip() {
         std::fs::metadata(dir.join("big.bin.part")).is_ok_and(|m| m.len() > 0)
     });
     server.kill();
-    let _server2 = net.spawn(0, tmp.path(), &["fileapp", "-s", &port], &[]);
+    let _server2 = net.spawn(
+        0,
+        tmp.path(),
+        &["fileapp", "-s", &port, "--bind", "0.0.0.0"],
+        &[],
+    );
     let carol_dir = make_dir(tmp.path(), "carol");
     let _carol = fileapp_client(&net, 3, &carol_dir, "carol", &ip, &port);
     wait_for("bob's download ends", 60, || {
