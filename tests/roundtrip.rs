@@ -53,11 +53,15 @@ fn ip_addr() -> impl Strategy<Value = IpAddr> {
 // ---------------------------------------------------------------------------------------------
 // P2PTracker++
 
-/// What the tracker accepts as a holder address: printable ASCII without comma or space.
+/// What the tracker accepts as a holder address (issue 14 item 7): an IPv4 literal or an
+/// RFC 1123 host name.
 fn p2p_ip() -> impl Strategy<Value = String> {
-    "[!-+\\--~]{1,40}".prop_filter("no keyword inside", |s| {
-        !s.contains("LOCAL_CHUNKS") && !s.contains("WHERE_CHUNK")
-    })
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(|o| std::net::Ipv4Addr::from(o).to_string()),
+        "[a-z][a-z0-9]{0,15}(\\.[a-z][a-z0-9]{0,15}){0,3}".prop_filter("no keyword inside", |s| {
+            !s.contains("local_chunks") && !s.contains("where_chunk")
+        }),
+    ]
 }
 
 fn holder() -> impl Strategy<Value = p2p::Holder> {
@@ -151,6 +155,13 @@ fn fa_name() -> impl Strategy<Value = String> {
     any_text(24).prop_filter("non-empty, no comma", |s| !s.is_empty() && !s.contains(','))
 }
 
+/// What an offer may carry since the server checks names (issue 14 item 8): plain file names.
+fn fa_file_name() -> impl Strategy<Value = String> {
+    fa_name().prop_filter("a plain file name", |s| {
+        peershare::core::names::check(s).is_ok()
+    })
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -163,7 +174,7 @@ proptest! {
     }
 
     #[test]
-    fn fileapp_offer_round_trips(names in proptest::collection::vec(fa_name(), 0..20)) {
+    fn fileapp_offer_round_trips(names in proptest::collection::vec(fa_file_name(), 0..20)) {
         let bytes = fa::encode_offer(&names);
         let back: Vec<String> = fa::parse_offer(&bytes).unwrap().into_iter().map(Result::unwrap).collect();
         prop_assert_eq!(back, names);
