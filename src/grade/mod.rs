@@ -8,18 +8,64 @@
 //! - [`p2ptracker`]: the P2PTracker++ rubric, its scripted tracker and peers, and `--log`.
 //! - [`batch`]: a class at once (`--batch`), each submission in its own network namespace
 //!   when run as root.
+//! - [`fileapp`], [`bittrickle`], [`torrent`], [`xfs`]: the other four rubrics, on the same
+//!   runner and report ([`run_system`] is their shared command line).
 
 pub mod batch;
+pub mod bittrickle;
+pub mod fileapp;
 pub mod p2ptracker;
 pub mod report;
 pub mod runner;
+pub mod torrent;
+pub mod xfs;
 
-use self::p2ptracker::{Abort, Context, Part, Subject};
-use self::runner::{CommandLine, Timeouts};
+use self::p2ptracker::{Part, Subject};
+use self::report::Report;
+use self::runner::{CommandLine, PortBusy, Timeouts};
 use crate::core::shutdown::Shutdown;
 use clap::{Parser, Subcommand};
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// How to grade.
+#[derive(Clone)]
+pub struct Context {
+    pub timeouts: Timeouts,
+    pub shutdown: Shutdown,
+    /// The peershare binary, whose clients grade a tracker.
+    pub peershare: PathBuf,
+    /// Progress lines on stderr.
+    pub progress: bool,
+}
+
+/// Why grading stopped before a score.
+#[derive(Debug)]
+pub enum Abort {
+    PortBusy(PortBusy),
+    Interrupted,
+    Setup(io::Error),
+}
+
+impl fmt::Display for Abort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Abort::PortBusy(p) => {
+                write!(f, "{p}; the spec fixes that port, so grading cannot go on")
+            }
+            Abort::Interrupted => write!(f, "interrupted"),
+            Abort::Setup(e) => write!(f, "could not set up a test: {e}"),
+        }
+    }
+}
+
+impl From<io::Error> for Abort {
+    fn from(e: io::Error) -> Abort {
+        Abort::Setup(e)
+    }
+}
 
 #[derive(Parser, Debug)]
 pub struct Args {
@@ -32,6 +78,122 @@ pub enum GradeSystem {
     /// P2PTracker++: tracker (20), client (30) and whole system (50) from the assignment's rubric.
     #[command(name = "p2ptracker")]
     P2pTracker(P2pArgs),
+    /// FileApp: registration, offer, list, transfer and dereg from its README's test plan.
+    #[command(name = "fileapp")]
+    FileApp(ServerClientArgs),
+    /// BitTrickle: auth, heartbeat, every command and five downloads at once.
+    #[command(name = "bittrickle")]
+    BitTrickle(ServerClientArgs),
+    /// BitTorrent-Python: the tracker's replies and ranking, the node's serving and downloads.
+    #[command(name = "torrent")]
+    Torrent(TrackerNodeArgs),
+    /// Simple xFS: the README's test cases 1-11.
+    #[command(name = "xfs")]
+    Xfs(TrackerNodeArgs),
+}
+
+/// What every grader takes besides the programs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    /// Grade peershare's own programs.
+    #[arg(long = "self")]
+    pub self_test: bool,
+    /// Also write Gradescope's results.json here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Stretch every deadline by this factor (0.1..=100).
+    #[arg(long = "timeout-scale", default_value_t = 1.0, value_parser = parse_scale)]
+    pub timeout_scale: f64,
+}
+
+/// A system of a server and interactive clients (FileApp, BitTrickle).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerClientArgs {
+    /// Folder holding the submission, with the assignment's file names.
+    pub submission: Option<PathBuf>,
+    /// Command line for the server instead of the submission's file.
+    #[arg(long = "server-cmd")]
+    pub server_cmd: Option<String>,
+    /// Command line for a client instead of the submission's file.
+    #[arg(long = "client-cmd")]
+    pub client_cmd: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// A system of a tracker and nodes (BitTorrent-Python, Simple xFS).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrackerNodeArgs {
+    /// Folder holding the submission, with the assignment's file names.
+    pub submission: Option<PathBuf>,
+    /// Command line for the tracker instead of the submission's file.
+    #[arg(long = "tracker-cmd")]
+    pub tracker_cmd: Option<String>,
+    /// Command line for a node instead of the submission's file.
+    #[arg(long = "node-cmd")]
+    pub node_cmd: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// The two programs of a system, as the arguments name them: `--self` gives `own`,
+/// an explicit command wins over the submission's file, and a missing one is `None`
+/// (the system's grader says which tests that rules out).
+pub struct Programs {
+    pub first: Option<CommandLine>,
+    pub second: Option<CommandLine>,
+}
+
+/// Resolves the two programs: `flags` are (flag name, its text, the submission's file name in
+/// lower case); `own` is what `--self` runs, as peershare arguments.
+pub fn programs(
+    submission: &Option<PathBuf>,
+    self_test: bool,
+    flags: [(&str, &Option<String>, &str); 2],
+    own: [&[&str]; 2],
+    exe: &Path,
+) -> Result<Programs, String> {
+    let peershare = |args: &[&str]| CommandLine {
+        program: exe.as_os_str().to_owned(),
+        args: args.iter().map(Into::into).collect(),
+    };
+    if self_test {
+        return Ok(Programs {
+            first: Some(peershare(own[0])),
+            second: Some(peershare(own[1])),
+        });
+    }
+    let abs = match submission {
+        None => None,
+        Some(dir) if !dir.is_dir() => return Err(format!("{} is not a folder", dir.display())),
+        Some(dir) => {
+            Some(std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?)
+        }
+    };
+    let mut out = [None, None];
+    for (slot, (flag, text, file)) in out.iter_mut().zip(flags) {
+        *slot = match text {
+            Some(t) => {
+                Some(CommandLine::parse(t).ok_or_else(|| format!("{flag} must name a program"))?)
+            }
+            None => abs
+                .as_deref()
+                .and_then(|d| find_file(d, file))
+                .map(|p| CommandLine::python(&p)),
+        };
+    }
+    let [first, second] = out;
+    if first.is_none() && second.is_none() {
+        let [(f1, _, n1), (f2, _, n2)] = flags;
+        return Err(match submission {
+            Some(d) => format!(
+                "neither {n1} nor {n2} in {} (or give {f1}/{f2})",
+                d.display()
+            ),
+            None => format!("give a submission folder, {f1}/{f2}, or --self"),
+        });
+    }
+    Ok(Programs { first, second })
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -107,6 +269,84 @@ fn usage(msg: &str) -> ExitCode {
 pub fn run(args: Args) -> ExitCode {
     match args.system {
         GradeSystem::P2pTracker(a) => run_p2ptracker(a),
+        GradeSystem::FileApp(a) => {
+            run_system(&a.common, |exe| fileapp::subject(&a, exe), fileapp::grade)
+        }
+        GradeSystem::BitTrickle(a) => run_system(
+            &a.common,
+            |exe| bittrickle::subject(&a, exe),
+            bittrickle::grade,
+        ),
+        GradeSystem::Torrent(a) => {
+            run_system(&a.common, |exe| torrent::subject(&a, exe), torrent::grade)
+        }
+        GradeSystem::Xfs(a) => run_system(&a.common, |exe| xfs::subject(&a, exe), xfs::grade),
+    }
+}
+
+/// The shared command line of the four server/tracker graders: find the binary, resolve the
+/// subject (a usage error exits 2), grade, print the report, write `--json`, and exit 0 only
+/// when every test passed.
+pub fn run_system<S>(
+    common: &Common,
+    subject: impl FnOnce(&Path) -> Result<S, String>,
+    grade: impl FnOnce(&S, &Context) -> Result<Report, Abort>,
+) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot find the peershare binary: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let subject = match subject(&exe) {
+        Ok(s) => s,
+        Err(m) => return usage(&m),
+    };
+    let shutdown = Shutdown::new();
+    if let Err(e) = shutdown.trigger_on_ctrl_c() {
+        log::warn!("Ctrl-C handler not installed: {e}");
+    }
+    let cx = Context {
+        timeouts: Timeouts {
+            scale: common.timeout_scale,
+        },
+        shutdown,
+        peershare: exe,
+        progress: true,
+    };
+    finish(grade(&subject, &cx), common.json.as_deref())
+}
+
+/// Prints a grading's outcome and turns it into the exit code (0 all passed, 1 some failed,
+/// 2 could not grade, 130 interrupted).
+fn finish(outcome: Result<Report, Abort>, json: Option<&Path>) -> ExitCode {
+    match outcome {
+        Ok(report) => {
+            print!("{}", report.render_text());
+            if let Some(path) = json {
+                if let Err(e) = std::fs::write(path, report.render_json()) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+            if report.all_passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(Abort::Interrupted) => {
+            eprintln!("grading interrupted; every program it started has been ended");
+            ExitCode::from(130)
+        }
+        Err(Abort::PortBusy(p)) => usage(&format!(
+            "{p}; the spec fixes that port, so nothing can be graded until it is free"
+        )),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -198,33 +438,7 @@ fn run_p2ptracker(a: P2pArgs) -> ExitCode {
         peershare: exe,
         progress: true,
     };
-    match p2ptracker::grade(&subject, a.part, &cx) {
-        Ok(report) => {
-            print!("{}", report.render_text());
-            if let Some(path) = &a.json {
-                if let Err(e) = std::fs::write(path, report.render_json()) {
-                    eprintln!("error: cannot write {}: {e}", path.display());
-                    return ExitCode::from(2);
-                }
-            }
-            if report.all_passed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(Abort::Interrupted) => {
-            eprintln!("grading interrupted; every program it started has been ended");
-            ExitCode::from(130)
-        }
-        Err(Abort::PortBusy(p)) => usage(&format!(
-            "{p}; the spec fixes that port, so nothing can be graded until it is free"
-        )),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    finish(p2ptracker::grade(&subject, a.part, &cx), a.json.as_deref())
 }
 
 fn check_log(path: &Path) -> ExitCode {

@@ -24,14 +24,13 @@ pub mod scripted;
 use self::logs::{LogLine, Parsed};
 use self::scripted::{Recorder, ScriptedPeer, ScriptedTracker, Seen};
 use super::report::{Report, TestResult};
-use super::runner::{self, CommandLine, PortBusy, Proc, Timeouts, Workdir, SPEC_PORT};
-use crate::core::shutdown::Shutdown;
+use super::runner::{self, CommandLine, PortBusy, Proc, Workdir, SPEC_PORT};
+pub use super::{Abort, Context};
 use crate::core::tcp;
 use crate::p2ptracker::chunk_list;
 use crate::p2ptracker::wire::{self, Holder, Reply, Request};
 use rand::RngCore;
 use std::collections::BTreeSet;
-use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -63,43 +62,6 @@ impl Part {
 pub struct Subject {
     pub tracker: Option<CommandLine>,
     pub client: Option<CommandLine>,
-}
-
-/// How to grade.
-#[derive(Clone)]
-pub struct Context {
-    pub timeouts: Timeouts,
-    pub shutdown: Shutdown,
-    /// The peershare binary, whose clients grade a tracker.
-    pub peershare: PathBuf,
-    /// Progress lines on stderr.
-    pub progress: bool,
-}
-
-/// Why grading stopped before a score.
-#[derive(Debug)]
-pub enum Abort {
-    PortBusy(PortBusy),
-    Interrupted,
-    Setup(io::Error),
-}
-
-impl fmt::Display for Abort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Abort::PortBusy(p) => {
-                write!(f, "{p}; the spec fixes that port, so grading cannot go on")
-            }
-            Abort::Interrupted => write!(f, "interrupted"),
-            Abort::Setup(e) => write!(f, "could not set up a test: {e}"),
-        }
-    }
-}
-
-impl From<io::Error> for Abort {
-    fn from(e: io::Error) -> Abort {
-        Abort::Setup(e)
-    }
 }
 
 /// The rubric's names and points, in report order.
