@@ -11,10 +11,10 @@ use crate::core::shutdown::Shutdown;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -86,9 +86,16 @@ impl fmt::Display for CommandLine {
     }
 }
 
-/// The last [`TAIL_BYTES`] of one output stream, filled by a reader thread.
+/// The last [`TAIL_BYTES`] of one output stream, filled by a reader thread, and how many bytes
+/// came in all (so a test can look only at what came after a [`Tail::mark`]).
 #[derive(Clone, Default)]
-pub struct Tail(Arc<Mutex<VecDeque<u8>>>);
+pub struct Tail(Arc<Mutex<Kept>>);
+
+#[derive(Default)]
+struct Kept {
+    bytes: VecDeque<u8>,
+    total: usize,
+}
 
 impl Tail {
     fn start(
@@ -103,10 +110,11 @@ impl Tail {
                 match pipe.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if let Ok(mut q) = sink.lock() {
-                            q.extend(&buf[..n]);
-                            let excess = q.len().saturating_sub(TAIL_BYTES);
-                            q.drain(..excess);
+                        if let Ok(mut k) = sink.lock() {
+                            k.bytes.extend(&buf[..n]);
+                            k.total += n;
+                            let excess = k.bytes.len().saturating_sub(TAIL_BYTES);
+                            k.bytes.drain(..excess);
                         }
                     }
                 }
@@ -117,10 +125,46 @@ impl Tail {
 
     /// Everything kept, as text.
     pub fn text(&self) -> String {
+        self.since(0)
+    }
+
+    /// How many bytes have come so far: pass it to [`Tail::since`] later.
+    pub fn mark(&self) -> usize {
+        self.0.lock().map(|k| k.total).unwrap_or(0)
+    }
+
+    /// What came after `mark`, as text (only what is still kept).
+    pub fn since(&self, mark: usize) -> String {
         self.0
             .lock()
-            .map(|q| String::from_utf8_lossy(&q.iter().copied().collect::<Vec<u8>>()).into_owned())
+            .map(|k| {
+                let first = k.total - k.bytes.len();
+                let skip = mark.saturating_sub(first).min(k.bytes.len());
+                let bytes: Vec<u8> = k.bytes.iter().skip(skip).copied().collect();
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
             .unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` until what came after `mark` satisfies `done`; returns that text
+    /// either way, with whether it did.
+    pub fn wait_for(
+        &self,
+        mark: usize,
+        timeout: Duration,
+        shutdown: &Shutdown,
+        mut done: impl FnMut(&str) -> bool,
+    ) -> (bool, String) {
+        let end = Instant::now() + timeout;
+        loop {
+            let text = self.since(mark);
+            if done(&text) {
+                return (true, text);
+            }
+            if Instant::now() >= end || shutdown.sleep(POLL / 2) {
+                return (false, text);
+            }
+        }
     }
 
     /// The last `n` non-empty lines.
@@ -139,6 +183,8 @@ pub struct Proc {
     pub label: String,
     pub command: CommandLine,
     child: Child,
+    /// The program's stdin, for interactive programs ([`Proc::spawn_interactive`]).
+    stdin: Option<ChildStdin>,
     pub stdout: Tail,
     pub stderr: Tail,
     readers: Vec<JoinHandle<()>>,
@@ -151,11 +197,44 @@ pub struct Proc {
 impl Proc {
     /// Starts `command` in `cwd` with stdin closed and both outputs captured.
     pub fn spawn(label: &str, command: &CommandLine, cwd: &Path) -> io::Result<Proc> {
+        Proc::start(label, command, cwd, false)
+    }
+
+    /// Starts an interactive program: like [`Proc::spawn`], with stdin a pipe that
+    /// [`Proc::send_line`] writes to (a person at the prompt).
+    pub fn spawn_interactive(label: &str, command: &CommandLine, cwd: &Path) -> io::Result<Proc> {
+        Proc::start(label, command, cwd, true)
+    }
+
+    /// Types one line at the program's prompt. Fails when stdin is not a pipe or is closed.
+    pub fn send_line(&mut self, line: &str) -> io::Result<()> {
+        let stdin = self.stdin.as_mut().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::BrokenPipe, "the program's stdin is closed")
+        })?;
+        stdin.write_all(format!("{line}\n").as_bytes())?;
+        stdin.flush()
+    }
+
+    /// Closes the program's stdin (end of input, as Ctrl-D at a terminal).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn start(
+        label: &str,
+        command: &CommandLine,
+        cwd: &Path,
+        interactive: bool,
+    ) -> io::Result<Proc> {
         let mut child = Command::new(&command.program)
             .args(&command.args)
             .current_dir(cwd)
             .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
+            .stdin(if interactive {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -176,6 +255,7 @@ impl Proc {
         Ok(Proc {
             label: label.to_string(),
             command: command.clone(),
+            stdin: child.stdin.take(),
             child,
             stdout,
             stderr,
@@ -422,6 +502,33 @@ pub fn free_port() -> io::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interactive_program_answers_lines_and_tail_marks_split_its_output() {
+        let dir = Workdir::new("runner").unwrap();
+        let cat = CommandLine::parse("cat").unwrap();
+        let mut p = Proc::spawn_interactive("cat", &cat, &dir.path).unwrap();
+        let shutdown = Shutdown::new();
+        p.send_line("first").unwrap();
+        let (ok, _) = p
+            .stdout
+            .wait_for(0, Duration::from_secs(5), &shutdown, |t| {
+                t.contains("first")
+            });
+        assert!(ok);
+        let mark = p.stdout.mark();
+        p.send_line("second").unwrap();
+        let (ok, after) = p
+            .stdout
+            .wait_for(mark, Duration::from_secs(5), &shutdown, |t| {
+                t.contains("second")
+            });
+        assert!(ok);
+        assert_eq!(after, "second\n");
+        p.close_stdin();
+        assert!(p.wait_exit(Duration::from_secs(5), &shutdown).is_some());
+        assert!(p.send_line("third").is_err());
+    }
 
     #[test]
     fn dropping_a_proc_ends_its_whole_process_group() {
