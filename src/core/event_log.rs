@@ -30,6 +30,20 @@ impl EventLog {
         EventLog { file: None }
     }
 
+    /// Whether lines go anywhere: callers that build lines only to log them skip the work.
+    pub fn is_enabled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Appends one line built in full by the caller (no `\n`), in a single write.
+    pub fn record_line(&self, mut line: String) {
+        let Some(file) = &self.file else { return };
+        line.push('\n');
+        if let Err(e) = (&**file).write_all(line.as_bytes()) {
+            log::warn!("could not append to logs.log: {e}");
+        }
+    }
+
     /// Appends `fields` joined by `,` and a newline in a single write. A failure is reported on
     /// stderr and otherwise ignored: losing a log line must not stop a transfer.
     pub fn record(&self, fields: &[&str]) {

@@ -16,10 +16,20 @@ use std::collections::HashMap;
 pub const LOG_NAME: &str = "P2PTracker";
 
 /// `idx → holders` in first-announcement order, each `(idx, ip, port)` stored once.
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct TrackerState {
     holders: HashMap<u32, Vec<Holder>>,
     entries: usize,
+    /// Whether [`Action::Record`] lines are wanted: building them is most of a request's
+    /// user-space cost, so a tracker without `logs.log` does not.
+    recording: bool,
+}
+
+impl Default for TrackerState {
+    /// A state that records `logs.log` lines, as the spec's tracker does.
+    fn default() -> Self {
+        TrackerState::new(true)
+    }
 }
 
 /// What the connection thread does next, in order.
@@ -34,6 +44,15 @@ pub enum Action {
 }
 
 impl TrackerState {
+    /// An empty state; `recording` says whether to produce [`Action::Record`] lines.
+    pub fn new(recording: bool) -> TrackerState {
+        TrackerState {
+            holders: HashMap::new(),
+            entries: 0,
+            recording,
+        }
+    }
+
     /// Records a holder; returns false when it was already known.
     pub fn announce(&mut self, idx: u32, holder: Holder) -> bool {
         let list = self.holders.entry(idx).or_default();
@@ -59,18 +78,16 @@ impl TrackerState {
     pub fn handle(&mut self, request: Request) -> Vec<Action> {
         match request {
             Request::LocalChunks { idx, holder } => {
-                let line = format!("{LOG_NAME},LOCAL_CHUNKS,{idx},localhost,{}", holder.port);
+                let port = holder.port;
                 self.announce(idx, holder);
-                vec![Action::Record(line)]
+                if !self.recording {
+                    return Vec::new();
+                }
+                vec![Action::Record(format!(
+                    "{LOG_NAME},LOCAL_CHUNKS,{idx},localhost,{port}"
+                ))]
             }
-            Request::WhereChunk { idx } => {
-                let (reply, sent) = self.answer(idx);
-                vec![
-                    Action::Record(format!("{LOG_NAME},WHERE_CHUNK,{idx}")),
-                    Action::Reply(reply),
-                    Action::Record(sent),
-                ]
-            }
+            Request::WhereChunk { idx } => self.answer(idx),
             Request::WhereChunkInvalid { text } => {
                 let reply = wire::encode_unknown(&text);
                 let shown: String = text.chars().take(40).collect();
@@ -85,19 +102,33 @@ impl TrackerState {
         }
     }
 
-    /// The reply to a `WHERE_CHUNK` and the `logs.log` line that records it.
-    fn answer(&self, idx: u32) -> (String, String) {
+    /// The reply to a `WHERE_CHUNK`, between the `logs.log` lines that record the question and
+    /// the answer when recording.
+    fn answer(&self, idx: u32) -> Vec<Action> {
         let holders = self.holders(idx);
-        if holders.is_empty() {
-            let reply = wire::encode_unknown(&idx.to_string());
-            return (reply, format!("{LOG_NAME},CHUNK_LOCATION_UNKNOWN,{idx}"));
+        let (reply, used) = if holders.is_empty() {
+            (wire::encode_unknown_idx(idx), 0)
+        } else {
+            wire::encode_get_chunk_from(idx, holders)
+        };
+        if !self.recording {
+            return vec![Action::Reply(reply)];
         }
-        let (reply, used) = wire::encode_get_chunk_from(idx, holders);
-        let mut line = format!("{LOG_NAME},GET_CHUNK_FROM,{idx}");
-        for h in &holders[..used] {
-            line.push_str(&format!(",localhost,{}", h.port));
-        }
-        (reply, line)
+        let sent = if holders.is_empty() {
+            format!("{LOG_NAME},CHUNK_LOCATION_UNKNOWN,{idx}")
+        } else {
+            let mut line = format!("{LOG_NAME},GET_CHUNK_FROM,{idx}");
+            for h in &holders[..used] {
+                line.push_str(",localhost,");
+                wire::push_decimal(&mut line, h.port.into());
+            }
+            line
+        };
+        vec![
+            Action::Record(format!("{LOG_NAME},WHERE_CHUNK,{idx}")),
+            Action::Reply(reply),
+            Action::Record(sent),
+        ]
     }
 }
 
@@ -152,6 +183,25 @@ mod tests {
                 Action::Reply("CHUNK_LOCATION_UNKNOWN,9".into()),
                 Action::Record("P2PTracker,CHUNK_LOCATION_UNKNOWN,9".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn a_state_without_a_log_only_replies() {
+        let mut st = TrackerState::new(false);
+        assert!(st
+            .handle(Request::LocalChunks {
+                idx: 1,
+                holder: h(7001)
+            })
+            .is_empty());
+        assert_eq!(
+            st.handle(Request::WhereChunk { idx: 1 }),
+            vec![Action::Reply("GET_CHUNK_FROM,1,localhost,7001".into())]
+        );
+        assert_eq!(
+            st.handle(Request::WhereChunk { idx: 2 }),
+            vec![Action::Reply("CHUNK_LOCATION_UNKNOWN,2".into())]
         );
     }
 

@@ -148,7 +148,7 @@ pub fn start(
     listener: TcpListener,
     shutdown: &Shutdown,
 ) -> io::Result<Tracker> {
-    let state: Arc<Mutex<TrackerState>> = Arc::default();
+    let state = Arc::new(Mutex::new(TrackerState::new(config.log.is_enabled())));
     let shared = state.clone();
     let rt = Runtime::new("p2ptracker", "p2ptracker-tracker", shutdown);
     let stop = rt.shutdown().clone();
@@ -213,9 +213,17 @@ fn serve_client(
             Err(e) => return Err(e),
         };
         let filled = n == buf.len();
-        let mut input = std::mem::take(&mut carry);
-        input.extend_from_slice(&buf[..n]);
-        let segments = wire::split_segments(&input);
+        // Only a read after a carried tail needs a joined copy; most reads are parsed in place.
+        let joined;
+        let input: &[u8] = if carry.is_empty() {
+            &buf[..n]
+        } else {
+            let mut j = std::mem::take(&mut carry);
+            j.extend_from_slice(&buf[..n]);
+            joined = j;
+            &joined
+        };
+        let segments = wire::split_segments(input);
         let complete = if filled && !segments.is_empty() {
             segments.len() - 1
         } else {
@@ -284,7 +292,7 @@ fn handle_segment(
         .handle(request);
     for action in actions {
         match action {
-            Action::Record(line) => log.record(&[&line]),
+            Action::Record(line) => log.record_line(line),
             Action::Reply(reply) => {
                 stream.write_all(reply.as_bytes())?;
                 if let Some((local, remote)) = traced {

@@ -94,7 +94,7 @@ pub fn parse_port(text: &str) -> Option<u16> {
 /// of letters, digits and `-`, separated by dots, at most 253 bytes). The spec only forbids `,`
 /// and whitespace; anything looser would let `1.2.3.4;rm` or a NUL reach every client.
 pub fn valid_host(text: &str) -> bool {
-    if text.parse::<std::net::IpAddr>().is_ok() {
+    if text == "localhost" || text.parse::<std::net::IpAddr>().is_ok() {
         return true;
     }
     let label_ok = |l: &str| {
@@ -209,17 +209,54 @@ pub fn encode_request_chunk(idx: u32) -> String {
 /// `GET_CHUNK_FROM,<idx>,<ip>,<port>,…` with as many holders as fit in [`MAX_REPLY`] bytes;
 /// returns the reply and how many holders it names.
 pub fn encode_get_chunk_from(idx: u32, holders: &[Holder]) -> (String, usize) {
-    let mut out = format!("{GET_CHUNK_FROM},{idx}");
+    // Built by hand rather than with `format!`: this is the tracker's per-request work, and
+    // formatting was most of it (benches/instructions.rs).
+    let mut out = String::with_capacity(MAX_REPLY);
+    out.push_str(GET_CHUNK_FROM);
+    out.push(',');
+    push_decimal(&mut out, idx);
     let mut used = 0;
     for h in holders {
-        let part = format!(",{},{}", h.ip, h.port);
-        if out.len() + part.len() > MAX_REPLY {
+        let len = 2 + h.ip.len() + decimal_len(h.port.into());
+        if out.len() + len > MAX_REPLY {
             break;
         }
-        out.push_str(&part);
+        out.push(',');
+        out.push_str(&h.ip);
+        out.push(',');
+        push_decimal(&mut out, h.port.into());
         used += 1;
     }
     (out, used)
+}
+
+/// `CHUNK_LOCATION_UNKNOWN,<idx>` for a valid index.
+pub fn encode_unknown_idx(idx: u32) -> String {
+    let mut out = String::with_capacity(CHUNK_LOCATION_UNKNOWN.len() + 11);
+    out.push_str(CHUNK_LOCATION_UNKNOWN);
+    out.push(',');
+    push_decimal(&mut out, idx);
+    out
+}
+
+/// Appends `n` in decimal, without the formatting machinery.
+pub fn push_decimal(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+fn decimal_len(n: u32) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
 /// `CHUNK_LOCATION_UNKNOWN,<idx text>`, the echoed text cut so the reply stays within
@@ -278,6 +315,17 @@ pub fn parse_request_chunk(bytes: &[u8]) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hand_built_numbers_match_format() {
+        for n in [0, 7, 9, 10, 99, 100, 65_535, 999_999_999, u32::MAX] {
+            let mut s = String::new();
+            push_decimal(&mut s, n);
+            assert_eq!(s, n.to_string());
+            assert_eq!(decimal_len(n), s.len());
+            assert_eq!(encode_unknown_idx(n), encode_unknown(&n.to_string()));
+        }
+    }
+
     use super::*;
 
     fn h(ip: &str, port: u16) -> Holder {

@@ -30,14 +30,15 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
-/// Output collected from one pipe by a reader thread.
+/// Output collected from one pipe by a reader thread, and whether the pipe has ended.
 #[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
+pub struct Captured(Arc<Mutex<Vec<u8>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Captured {
     fn spawn(mut pipe: impl Read + Send + 'static) -> Captured {
         let c = Captured::default();
         let sink = c.0.clone();
+        let ended = c.1.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             loop {
@@ -46,8 +47,14 @@ impl Captured {
                     Ok(n) => sink.lock().unwrap().extend_from_slice(&buf[..n]),
                 }
             }
+            ended.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         c
+    }
+
+    /// Whether the reader has seen the end of the pipe (so `text` is complete).
+    pub fn ended(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn text(&self) -> String {
@@ -138,6 +145,11 @@ impl Proc {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
+                // The readers may still hold output the process wrote just before it ended.
+                let drained = Instant::now() + Duration::from_secs(2);
+                while !(self.stdout.ended() && self.stderr.ended()) && Instant::now() < drained {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status.code();
             }
             if Instant::now() > deadline {
