@@ -4,7 +4,8 @@
 //! For each operation the bench runs itself twice under callgrind, once doing the operation `n`
 //! times and once `3n` times, and reports `(I(3n) - I(n)) / 2n`: start-up and set-up cancel out.
 //! Operations: the P2PTracker++ tracker answering `WHERE_CHUNK` over a real loopback connection
-//! (its user-space cost: parse, index look-up, reply, `logs.log` line off), and the wire codecs.
+//! (its user-space cost: parse, index look-up, reply; with `logs.log` off, then on), and the wire
+//! codecs.
 //!
 //! `cargo bench --bench instructions`; `PEERSHARE_BENCH_SMOKE=1` uses a small `n`. Without
 //! valgrind it says so in one line and exits 0.
@@ -22,6 +23,10 @@ const OPS: &[(&str, &str)] = &[
         "P2PTracker++ tracker: one WHERE_CHUNK answered (loopback TCP)",
     ),
     (
+        "tracker-logged-where-chunk",
+        "P2PTracker++ tracker: the same, writing its three logs.log lines",
+    ),
+    (
         "p2ptracker-parse",
         "P2PTracker++ wire: parse one LOCAL_CHUNKS segment",
     ),
@@ -34,7 +39,8 @@ const OPS: &[(&str, &str)] = &[
 
 fn run_op(op: &str, n: u64) -> Result<(), Box<dyn std::error::Error>> {
     match op {
-        "tracker-where-chunk" => tracker_where_chunk(n),
+        "tracker-where-chunk" => tracker_where_chunk(n, false),
+        "tracker-logged-where-chunk" => tracker_where_chunk(n, true),
         "p2ptracker-parse" => {
             for _ in 0..n {
                 black_box(peershare::p2ptracker::wire::parse_request(black_box(
@@ -90,11 +96,16 @@ fn run_op(op: &str, n: u64) -> Result<(), Box<dyn std::error::Error>> {
 
 /// A tracker in this process, one client: 100 chunks announced by 4 holders, then `n` questions,
 /// each answered before the next is asked.
-fn tracker_where_chunk(n: u64) -> Result<(), Box<dyn std::error::Error>> {
+fn tracker_where_chunk(n: u64, logged: bool) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let shutdown = Shutdown::new();
-    let tracker = peershare::p2ptracker::tracker::start(Default::default(), listener, &shutdown)?;
+    let dir = tempfile::tempdir()?;
+    let mut config = peershare::p2ptracker::tracker::TrackerConfig::default();
+    if logged {
+        config.log = peershare::core::event_log::EventLog::open(&dir.path().join("logs.log"))?;
+    }
+    let tracker = peershare::p2ptracker::tracker::start(config, listener, &shutdown)?;
     let mut s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
     let mut announce = String::new();
@@ -157,9 +168,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if !key.contains(only.as_str()) {
             continue;
         }
-        let n: u64 = match (*key, smoke) {
-            ("tracker-where-chunk", true) => 200,
-            ("tracker-where-chunk", false) => 2_000,
+        let tracker = key.starts_with("tracker-");
+        let n: u64 = match (tracker, smoke) {
+            (true, true) => 200,
+            (true, false) => 2_000,
             (_, true) => 2_000,
             (_, false) => 50_000,
         };
