@@ -281,7 +281,17 @@ fn tracker_load_row(conns: usize, secs: f64) -> Result<Row, Box<dyn std::error::
 fn tracker_load(conns: usize, secs: f64) -> Result<Load, Box<dyn std::error::Error>> {
     use std::io::{Read, Write};
     let work = tempfile::tempdir()?;
-    let server = Server::start(&["p2ptracker", "tracker", "--port", "0"], work.path())?;
+    let server = Server::start(
+        &[
+            "p2ptracker",
+            "tracker",
+            "--port",
+            "0",
+            "--max-connections",
+            "20000",
+        ],
+        work.path(),
+    )?;
     {
         let mut seed = TcpStream::connect(server.addr)?;
         for idx in 1..=100 {

@@ -47,6 +47,8 @@ pub enum Abort {
     PortBusy(PortBusy),
     Interrupted,
     Setup(io::Error),
+    /// This system's rubric is not written yet.
+    NotYet(&'static str),
 }
 
 impl fmt::Display for Abort {
@@ -57,6 +59,12 @@ impl fmt::Display for Abort {
             }
             Abort::Interrupted => write!(f, "interrupted"),
             Abort::Setup(e) => write!(f, "could not set up a test: {e}"),
+            Abort::NotYet(system) => {
+                write!(
+                    f,
+                    "the {system} rubric is not written yet; only p2ptracker can be graded"
+                )
+            }
         }
     }
 }
