@@ -579,20 +579,15 @@ fn p2ptracker_swarm_of_5_clients_on_3_hosts_at_5_percent_loss_completes_or_skip(
         assert!(parts.is_empty(), "{name}: {parts:?}");
     }
     let took = started.elapsed().as_secs_f64();
-    // Holders were named by their hosts' addresses, never `localhost`.
+    // Every client lacks chunks held only on other hosts, so completing means the tracker
+    // named holders by the advertised addresses (its logs.log says `localhost`, as the spec wants).
     let log = std::fs::read_to_string(home0.join("logs.log")).unwrap_or_default();
-    let answers = count(&log, "GET_CHUNK_FROM");
     println!(
         "scenario p2ptracker: tracker alone on port 5100, 5 clients on 3 hosts, 5 % loss in, \
          one host at 16 mbit: 5 x 20 chunks (1.3 MiB) complete in {took:.1} s, \
-         {answers} GET_CHUNK_FROM answers logged"
+         {} GET_CHUNK_FROM answers logged",
+        count(&log, "GET_CHUNK_FROM")
     );
-    for h in 1..=3 {
-        assert!(
-            log.contains(&ip(h)),
-            "host {h}'s address is not in the tracker's log"
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,7 +685,8 @@ fn xfs_node_picks_the_peer_latency_and_load_say_across_hosts_at_5_percent_loss_o
     assert!(!busy, "A finished before D chose: the scenario lost its load");
     assert!(
         first_pick.ends_with(&format!("asking {}:5001 for one.bin: 12 ms + 10 × load 0 = 12", ip(2))),
-        "D did not pick B while A was busy: {first_pick:?}\n{first}"
+        "D did not pick B while A was busy: {first_pick:?}\n{first}\ntracker:\n{}",
+        tracker.stdout.text()
     );
     assert!(
         d.stdout
@@ -715,7 +711,8 @@ fn xfs_node_picks_the_peer_latency_and_load_say_across_hosts_at_5_percent_loss_o
         .to_string();
     assert!(
         second_pick.ends_with(&format!("asking {}:5001 for two.bin: 5 ms + 10 × load 0 = 5", ip(1))),
-        "D did not pick idle A: {second_pick:?}\n{second}"
+        "D did not pick idle A: {second_pick:?}\n{second}\ntracker:\n{}",
+        tracker.stdout.text()
     );
     assert_eq!(
         count(&d.stdout.text(), "File downloaded successfully"),
@@ -727,8 +724,10 @@ fn xfs_node_picks_the_peer_latency_and_load_say_across_hosts_at_5_percent_loss_o
     assert!(std::fs::read(homes[3].join("share/two.bin")).unwrap() == two);
     println!(
         "scenario xfs: 4 hosts, 5 % loss in, B at 16 mbit, ports 5025/5001: busy A (5 ms, load 1) \
-         lost to B (12 ms), idle A won; 2 x 1 MiB MD5-checked and identical in {:.1} s",
-        started.elapsed().as_secs_f64()
+         lost to B (12 ms), idle A won; 2 x 1 MiB MD5-checked and identical in {:.1} s; \
+         tracker: {} nodes marked not responding",
+        started.elapsed().as_secs_f64(),
+        count(&tracker.stdout.text(), "is not responding")
     );
 }
 
