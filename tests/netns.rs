@@ -19,39 +19,18 @@ mod support;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::netns::Net;
+use support::netns::{Net, Role, ROLE};
 use support::{pseudo_random, wait_for, Proc};
 
-const ROLE: &str = "PEERSHARE_NETNS_ROLE";
-
-/// Runs this test binary inside host `i` as `role`; returns its `netns-result:` line.
-fn run_role(net: &Net, i: usize, role: &str) -> std::process::Child {
-    let exe = std::env::current_exe().expect("current test binary");
-    Command::new("ip")
-        .args(["netns", "exec", &net.hosts[i].ns])
-        .arg(exe)
-        .args([
-            "--exact",
-            "in_namespace_role",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("re-run the test binary in a namespace")
+/// Runs this test binary inside host `i` as `role`.
+fn run_role(net: &Net, i: usize, role: &str) -> Role {
+    net.role(i, role)
 }
 
-fn role_result(child: std::process::Child) -> String {
-    let out = child.wait_with_output().expect("role process");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .find_map(|l| l.split("netns-result: ").nth(1))
-        .unwrap_or_else(|| panic!("no result from the role:\n{text}"))
-        .to_string()
+fn role_result(role: Role) -> String {
+    role.result(30)
 }
 
 /// Not a test of its own: the body of [`run_role`] inside a namespace. Outside one (no
@@ -88,56 +67,9 @@ fn in_namespace_role() {
             }
             "sent".to_string()
         }
-        // `clients` BitTrickle users log in to `server` and heartbeat every 500 ms for `secs`;
-        // prints how many logins were welcomed and how many heartbeats were sent.
-        ["bittrickle_heartbeats", server, clients, secs] => bittrickle_heartbeats(
-            server.parse().unwrap(),
-            clients.parse().unwrap(),
-            secs.parse().unwrap(),
-        ),
         other => panic!("unknown role {other:?}"),
     };
     println!("netns-result: {result}");
-}
-
-fn bittrickle_heartbeats(server: SocketAddr, clients: usize, secs: u64) -> String {
-    let socks: Vec<UdpSocket> = (0..clients)
-        .map(|_| {
-            let s = UdpSocket::bind("0.0.0.0:0").unwrap();
-            s.set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            s
-        })
-        .collect();
-    let mut welcomed = 0;
-    let mut buf = [0u8; 2048];
-    for (i, s) in socks.iter().enumerate() {
-        for _try in 0..5 {
-            let _ = s.send_to(format!("login load{i} pw{i} 1").as_bytes(), server);
-            match s.recv(&mut buf) {
-                Ok(n) if buf[..n].starts_with(b"Welcome") => {
-                    welcomed += 1;
-                    break;
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut beats = 0;
-    let end = Instant::now() + Duration::from_secs(secs);
-    // Each client beats every 500 ms, the clients spread over that period as real ones are
-    // (500 datagrams in one burst would overflow the server's receive buffer on loopback).
-    let gap = Duration::from_micros(400_000 / clients.max(1) as u64);
-    while Instant::now() < end {
-        let round = Instant::now();
-        for (i, s) in socks.iter().enumerate() {
-            let _ = s.send_to(format!("heartbeat load{i}").as_bytes(), server);
-            beats += 1;
-            std::thread::sleep(gap);
-        }
-        std::thread::sleep(Duration::from_millis(500).saturating_sub(round.elapsed()));
-    }
-    format!("{welcomed} {beats}")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,154 +374,6 @@ fn fileapp_disk_full_on_the_downloader_leaves_no_part_and_keeps_serving_or_skip(
             .collect::<Vec<_>>()
             .join(" | ")
     );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Load (on loopback until the servers take `--bind`: the same senders, one host)
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
-
-/// 500 BitTrickle users log in and heartbeat every 500 ms for 8 s; meanwhile a checker's `lap`
-/// lists all 500 (no false expiry) and the server's memory stays bounded.
-#[test]
-fn bittrickle_server_keeps_500_heartbeating_clients_active() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut creds: String = (0..500).map(|i| format!("load{i} pw{i}\n")).collect();
-    creds.push_str("checker pw\n");
-    std::fs::write(tmp.path().join("credentials.txt"), creds).unwrap();
-    let server = Proc::start_env(
-        tmp.path(),
-        &["bittrickle", "server", "0"],
-        &[("RUST_LOG", "warn")],
-    );
-    let text = server.wait_stdout("Ready to receive on 127.0.0.1:", 20);
-    let port: u16 = text
-        .split("Ready to receive on 127.0.0.1:")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let started = Instant::now();
-    let load = std::thread::spawn(move || bittrickle_heartbeats(addr, 500, 8));
-    let checker = UdpSocket::bind("127.0.0.1:0").unwrap();
-    checker
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    let mut buf = vec![0u8; 65_536];
-    let mut ask = |msg: &str| -> String {
-        for _ in 0..5 {
-            checker.send_to(msg.as_bytes(), addr).unwrap();
-            if let Ok(n) = checker.recv(&mut buf) {
-                return String::from_utf8_lossy(&buf[..n]).into_owned();
-            }
-        }
-        panic!("no answer to {msg:?}");
-    };
-    assert_eq!(ask("login checker pw 1"), "Welcome to BitTrickle!");
-    // Once all 500 are in, every later `lap` must list all 500 (the checker excludes itself).
-    let (mut best, mut worst_after_full, mut checks, mut peak) = (0, usize::MAX, 0, 0);
-    while !load.is_finished() {
-        let _ = checker.send_to(b"heartbeat checker", addr);
-        let reply = ask("lap checker");
-        let n: usize = reply
-            .split_whitespace()
-            .next()
-            .and_then(|w| w.parse().ok())
-            .unwrap_or(0);
-        if best == 500 {
-            worst_after_full = worst_after_full.min(n);
-            checks += 1;
-        }
-        best = best.max(n);
-        peak = peak.max(rss_kib(server.child.id()));
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let result = load.join().unwrap();
-    let welcomed: usize = result.split_whitespace().next().unwrap().parse().unwrap();
-    println!(
-        "load bittrickle: {welcomed} of 500 logged in, heartbeats sent {}, {checks} laps after all \
-         were in listed at least {worst_after_full}, peak RSS {peak} KiB, {:.1} s",
-        result.split_whitespace().nth(1).unwrap(),
-        started.elapsed().as_secs_f64()
-    );
-    assert_eq!(welcomed, 500);
-    assert!(checks >= 3, "too few checks after all logged in: {checks}");
-    assert_eq!(worst_after_full, 500, "a heartbeating client expired");
-    assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
-}
-
-/// 200 P2PTracker++ clients on one tracker, each announcing its own chunk and asking for
-/// another's: every answer names the right holder, and the tracker's memory stays bounded.
-#[test]
-fn p2ptracker_tracker_answers_200_clients_correctly() {
-    use std::io::{Read, Write};
-    let tmp = tempfile::tempdir().unwrap();
-    let tracker = Proc::start_env(
-        tmp.path(),
-        &["p2ptracker", "tracker", "--port", "0"],
-        &[("RUST_LOG", "info")],
-    );
-    let text = tracker.wait_stderr("listening on 127.0.0.1:", 20);
-    let port: u16 = text
-        .split("listening on 127.0.0.1:")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let started = Instant::now();
-    let mut clients: Vec<std::net::TcpStream> = (0..200)
-        .map(|i| {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-            s.write_all(format!("LOCAL_CHUNKS,{},localhost,{}", i + 1, 10_000 + i).as_bytes())
-                .unwrap();
-            s
-        })
-        .collect();
-    // Announcements are fire-and-forget: give the tracker a moment per round, then ask.
-    let mut wrong = Vec::new();
-    for round in 0..3 {
-        std::thread::sleep(Duration::from_millis(300));
-        wrong.clear();
-        for (i, s) in clients.iter_mut().enumerate() {
-            let want = (i + 1) % 200 + 1;
-            s.write_all(format!("WHERE_CHUNK,{want}").as_bytes())
-                .unwrap();
-            let mut buf = [0u8; 1024];
-            let n = s.read(&mut buf).unwrap();
-            let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if reply != format!("GET_CHUNK_FROM,{want},localhost,{}", 10_000 + want - 1) {
-                wrong.push((round, i, reply));
-            }
-        }
-        if wrong.is_empty() {
-            break;
-        }
-    }
-    let rss = rss_kib(tracker.child.id());
-    println!(
-        "load p2ptracker: 200 clients, 400+ requests, {} wrong answers, RSS {rss} KiB, {:.1} s",
-        wrong.len(),
-        started.elapsed().as_secs_f64()
-    );
-    assert!(wrong.is_empty(), "{:?}", &wrong[..wrong.len().min(5)]);
-    assert!(rss < 128 * 1024);
 }
 
 /// The owner is killed (`kill -9`) in the middle of a rate-limited 4 MiB transfer: the

@@ -16,10 +16,16 @@
 //! `skipped: <test>: <why>` line and returns `None`; tests using it end in `_or_skip`.
 
 use super::{Captured, Proc, BIN};
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The environment variable that tells a re-run test binary which role to play (see
+/// [`Net::role`]).
+pub const ROLE: &str = "PEERSHARE_NETNS_ROLE";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -58,7 +64,6 @@ fn run(args: &[&str]) -> Result<Output, String> {
 
 /// Runs `nft -f -` with `ruleset` as its input inside `ns`.
 fn nft(ns: &str, ruleset: &str) -> Result<(), String> {
-    use std::io::Write;
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns, "nft", "-f", "-"])
         .stdin(Stdio::piped())
@@ -234,9 +239,113 @@ impl Net {
         Ok(())
     }
 
+    /// Re-runs this test binary inside host `i` as `role` (its `in_namespace_role` test reads
+    /// [`ROLE`]): traffic generators and checkers that must sit on a host. Stdin and stdout are
+    /// piped, so a role can say `netns-ready` and wait for a line before going on.
+    pub fn role(&self, i: usize, role: &str) -> Role {
+        let exe = std::env::current_exe().expect("current test binary");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.hosts[i].ns])
+            .arg(exe)
+            .args([
+                "--exact",
+                "in_namespace_role",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ROLE, role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("re-run the test binary in a namespace");
+        let out = Captured::spawn(child.stdout.take().expect("piped stdout"));
+        let err = Captured::spawn(child.stderr.take().expect("piped stderr"));
+        let stdin = child.stdin.take();
+        Role {
+            child,
+            stdin,
+            out,
+            err,
+            what: role.to_string(),
+        }
+    }
+
     /// The PIDs inside host `i`'s namespace.
     pub fn pids(&self, i: usize) -> Vec<u32> {
         pids_in(&self.hosts[i].ns)
+    }
+}
+
+/// A role process started by [`Net::role`]; killed when dropped.
+pub struct Role {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Captured,
+    err: Captured,
+    what: String,
+}
+
+impl Role {
+    /// Waits until the role has printed `netns-ready`.
+    pub fn wait_ready(&self, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.out.text().contains("netns-ready") {
+            assert!(
+                Instant::now() < deadline && !self.out.ended(),
+                "role {:?} never got ready:\n{}\n{}",
+                self.what,
+                self.out.text(),
+                self.err.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types `line` into the role's stdin.
+    pub fn send_line(&mut self, line: &str) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = stdin.write_all(format!("{line}\n").as_bytes());
+            let _ = stdin.flush();
+        }
+    }
+
+    /// Whether the role has ended.
+    pub fn is_finished(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits (at most `secs`) for the role to end; returns its `netns-result:` line.
+    pub fn result(mut self, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.out.ended() {
+            assert!(
+                Instant::now() < deadline,
+                "role {:?} did not end:\n{}",
+                self.what,
+                self.out.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.wait();
+        let text = self.out.text();
+        text.lines()
+            .find_map(|l| l.split("netns-result: ").nth(1))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no result from role {:?}:\n{text}\n{}",
+                    self.what,
+                    self.err.text()
+                )
+            })
+            .to_string()
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
