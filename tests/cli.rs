@@ -96,3 +96,15 @@ fn interactive_roles_keep_info_lines_out_of_the_terminal_by_default() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains(" INFO "), "INFO lines by default:\n{err}");
 }
+
+#[test]
+fn graders_whose_rubric_is_not_written_refuse_in_one_line() {
+    for system in ["fileapp", "bittrickle", "torrent", "xfs"] {
+        let out = peershare(&["grade", system, "--self"]);
+        assert_eq!(out.status.code(), Some(2), "{system}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{system}: {err}");
+        assert!(err.contains("not written yet"), "{system}: {err}");
+        assert!(out.stdout.is_empty(), "{system}");
+    }
+}
