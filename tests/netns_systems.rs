@@ -74,7 +74,8 @@ fn torrent_need(tracker: SocketAddr, file: &str) -> String {
                     .map(|o| (o.node_id, o.ip))
                     .collect();
                 owners.sort();
-                let list: Vec<String> = owners.iter().map(|(id, ip)| format!("{id}@{ip}")).collect();
+                let list: Vec<String> =
+                    owners.iter().map(|(id, ip)| format!("{id}@{ip}")).collect();
                 return list.join(",");
             }
         }
@@ -189,10 +190,8 @@ fn p2ptracker_clients(tracker: SocketAddr, host: usize, per: usize, ips: &[&str]
             let g = host * per + k;
             let mut s = TcpStream::connect_timeout(&tracker, Duration::from_secs(10)).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-            s.write_all(
-                format!("LOCAL_CHUNKS,{},{},{}", g + 1, ips[host], 10_000 + g).as_bytes(),
-            )
-            .unwrap();
+            s.write_all(format!("LOCAL_CHUNKS,{},{},{}", g + 1, ips[host], 10_000 + g).as_bytes())
+                .unwrap();
             (g, s)
         })
         .collect();
@@ -276,8 +275,7 @@ fn lossy(net: &Net, hosts: usize) {
 /// 5 % loss everywhere: the 6 MiB file comes split over the three owners, the lost pieces are
 /// asked for again as sub-ranges, and the result is byte-identical.
 #[test]
-fn torrent_download_from_3_owners_on_3_hosts_at_5_percent_loss_completes_via_re_requests_or_skip(
-) {
+fn torrent_download_from_3_owners_on_3_hosts_at_5_percent_loss_completes_via_re_requests_or_skip() {
     let Some(net) = Net::new_or_skip(
         "torrent_download_from_3_owners_on_3_hosts_at_5_percent_loss_completes_via_re_requests_or_skip",
         4,
@@ -369,7 +367,10 @@ fn torrent_download_from_3_owners_on_3_hosts_at_5_percent_loss_completes_via_re_
     );
     let from = out
         .lines()
-        .find_map(|l| l.split("You are going to download big.bin from Node(s) ").nth(1))
+        .find_map(|l| {
+            l.split("You are going to download big.bin from Node(s) ")
+                .nth(1)
+        })
         .unwrap_or_default()
         .to_string();
     let mut ids: Vec<&str> = from.trim_matches(['[', ']']).split(", ").collect();
@@ -423,7 +424,12 @@ fn bittrickle_login_heartbeats_and_get_across_4_hosts_at_5_percent_loss_or_skip(
     let ip = |i: usize| net.ip(i).to_string();
     let home0 = make_dir(tmp.path(), "host0");
     std::fs::write(home0.join("credentials.txt"), CREDS).unwrap();
-    let server = net.spawn(0, &home0, &["bittrickle", "server", "0", "--bind", &ip(0)], &[]);
+    let server = net.spawn(
+        0,
+        &home0,
+        &["bittrickle", "server", "0", "--bind", &ip(0)],
+        &[],
+    );
     let port = port_after(&server, &format!("Ready to receive on {}:", ip(0))).to_string();
     let started = Instant::now();
     let client = |i: usize, user: &str, password: &str| {
@@ -460,10 +466,7 @@ fn bittrickle_login_heartbeats_and_get_across_4_hosts_at_5_percent_loss_or_skip(
     let out = command(&mut yoda, "get big.bin", " ✅\n");
     let get_took = got.elapsed().as_secs_f64();
     assert!(
-        out.contains(&format!(
-            "Requesting big.bin download from peer {}:",
-            ip(1)
-        )),
+        out.contains(&format!("Requesting big.bin download from peer {}:", ip(1))),
         "{out}"
     );
     assert!(
@@ -474,7 +477,8 @@ fn bittrickle_login_heartbeats_and_get_across_4_hosts_at_5_percent_loss_or_skip(
     std::thread::sleep(beats_until.saturating_duration_since(Instant::now()));
     let lap = command(&mut leia, "lap", "active peer(s):");
     assert!(
-        lap.contains("2 active peer(s):\nhans\nyoda") || lap.contains("2 active peer(s):\nyoda\nhans"),
+        lap.contains("2 active peer(s):\nhans\nyoda")
+            || lap.contains("2 active peer(s):\nyoda\nhans"),
         "{lap}"
     );
     let log = server.stdout.text();
@@ -673,7 +677,9 @@ fn xfs_node_picks_the_peer_latency_and_load_say_across_hosts_at_5_percent_loss_o
     d.type_line("download one.bin");
     wait_for("D's first download ends", 30, || {
         let t = d.stdout.text();
-        t.contains("File downloaded successfully") || t.contains("Giving up") || t.contains("failed")
+        t.contains("File downloaded successfully")
+            || t.contains("Giving up")
+            || t.contains("failed")
     });
     let busy = a.stdout.text().contains("File downloaded successfully");
     let first = d.stderr.text();
@@ -682,9 +688,15 @@ fn xfs_node_picks_the_peer_latency_and_load_say_across_hosts_at_5_percent_loss_o
         .find(|l| l.contains("asking ") && l.contains(" for one.bin"))
         .unwrap_or_default()
         .to_string();
-    assert!(!busy, "A finished before D chose: the scenario lost its load");
     assert!(
-        first_pick.ends_with(&format!("asking {}:5001 for one.bin: 12 ms + 10 × load 0 = 12", ip(2))),
+        !busy,
+        "A finished before D chose: the scenario lost its load"
+    );
+    assert!(
+        first_pick.ends_with(&format!(
+            "asking {}:5001 for one.bin: 12 ms + 10 × load 0 = 12",
+            ip(2)
+        )),
         "D did not pick B while A was busy: {first_pick:?}\n{first}\ntracker:\n{}",
         tracker.stdout.text()
     );
@@ -710,7 +722,10 @@ fn xfs_node_picks_the_peer_latency_and_load_say_across_hosts_at_5_percent_loss_o
         .unwrap_or_default()
         .to_string();
     assert!(
-        second_pick.ends_with(&format!("asking {}:5001 for two.bin: 5 ms + 10 × load 0 = 5", ip(1))),
+        second_pick.ends_with(&format!(
+            "asking {}:5001 for two.bin: 5 ms + 10 × load 0 = 5",
+            ip(1)
+        )),
         "D did not pick idle A: {second_pick:?}\n{second}\ntracker:\n{}",
         tracker.stdout.text()
     );
@@ -760,13 +775,21 @@ fn bittrickle_server_keeps_500_heartbeating_clients_from_4_hosts_active_or_skip(
     let addr = SocketAddr::new(net.ip(0).into(), port);
     let started = Instant::now();
     let mut load: Vec<_> = (1..=4)
-        .map(|h| net.role(h, &format!("bittrickle_heartbeats {addr} {} 125 9", (h - 1) * 125)))
+        .map(|h| {
+            net.role(
+                h,
+                &format!("bittrickle_heartbeats {addr} {} 125 9", (h - 1) * 125),
+            )
+        })
         .collect();
     let mut checker = net.role(1, &format!("bittrickle_checker {addr} 500 9"));
     let mut peak = 0;
     while !checker.is_finished() || load.iter_mut().any(|r| !r.is_finished()) {
         peak = peak.max(rss_kib(server.child.id()));
-        assert!(started.elapsed() < Duration::from_secs(40), "the load ran too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the load ran too long"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let (mut welcomed, mut beats) = (0, 0);
@@ -817,7 +840,12 @@ fn p2ptracker_tracker_answers_200_clients_on_4_hosts_correctly_or_skip() {
     let ips = ips.join(",");
     let started = Instant::now();
     let mut roles: Vec<_> = (1..=4)
-        .map(|h| net.role(h, &format!("p2ptracker_clients {ip0}:5100 {} 50 {ips}", h - 1)))
+        .map(|h| {
+            net.role(
+                h,
+                &format!("p2ptracker_clients {ip0}:5100 {} 50 {ips}", h - 1),
+            )
+        })
         .collect();
     let mut peak = 0;
     for r in &roles {
@@ -830,7 +858,10 @@ fn p2ptracker_tracker_answers_200_clients_on_4_hosts_correctly_or_skip() {
     }
     while roles.iter_mut().any(|r| !r.is_finished()) {
         peak = peak.max(rss_kib(tracker.child.id()));
-        assert!(started.elapsed() < Duration::from_secs(40), "the load ran too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the load ran too long"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let (mut asked, mut wrong, mut first_wrong) = (0, 0, Vec::new());
