@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 pub struct TrackerConfig {
     /// Deadline for a client's whole message.
     pub read_timeout: Duration,
-    /// `updatelist` refresh: connecting to a node.
+    /// `updatelist` refresh: connecting to a node. Longer than TCP's first SYN retransmission
+    /// (1 s), so one lost SYN or SYN-ACK on a lossy link does not mark a live node down.
     pub refresh_connect_timeout: Duration,
     /// `updatelist` refresh: the node's reply.
     pub refresh_reply_timeout: Duration,
@@ -40,7 +41,7 @@ impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
             read_timeout: Duration::from_secs(5),
-            refresh_connect_timeout: Duration::from_secs(1),
+            refresh_connect_timeout: Duration::from_millis(2500),
             refresh_reply_timeout: Duration::from_secs(2),
             refresh_deadline: Duration::from_secs(3),
             refresh_workers: 8,
