@@ -943,3 +943,113 @@ fn udp_tracker_needs_a_connection_id_it_issued_and_ignores_garbage() {
     assert_eq!(n, 20, "no other peers yet");
     assert_eq!(&buf[8..12], &1u32.to_be_bytes(), "interval");
 }
+
+/// `--trace` on the tracker, a seed and a downloader sharing one file: every line is a whole JSON
+/// object, each process has its own lifeline label, the handshake, announce and every request and
+/// piece appear once on each side (TCP loses nothing), blocks are summaries, never bytes, and
+/// `peershare diagram` reads the file without skipping a line.
+#[test]
+fn trace_records_every_peer_wire_message_and_announce_on_both_sides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let trace = dir.join("swarm.jsonl");
+    let trace_arg = trace.to_str().unwrap();
+    let tracker = Proc::start(
+        dir,
+        &[
+            "bt",
+            "tracker",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--udp-port",
+            "0",
+            "--trace",
+            trace_arg,
+        ],
+    );
+    let out = tracker.wait_stdout("tracker: ", 10);
+    let http = out
+        .lines()
+        .find_map(|l| l.strip_prefix("tracker: "))
+        .unwrap();
+    let http = http.split(' ').next().unwrap().to_string();
+    // 13 pieces of 16 KiB (the last one short), one block each.
+    one_file(dir, "x.bin", 200_000, 21);
+    make(dir, "x.bin", &http, "x.torrent");
+    let seed = Proc::start(
+        dir,
+        &[
+            "bt",
+            "seed",
+            "x.torrent",
+            "x.bin",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--trace",
+            trace_arg,
+        ],
+    );
+    seed.wait_stdout("seeding", 20);
+    let mut get = start_get(dir, "x.torrent", "dl", &["--trace", trace_arg]);
+    assert_eq!(get.wait_exit(60), Some(0), "{}", get.stderr.text());
+    assert_same_file(&dir.join("x.bin"), &dir.join("dl/x.bin"));
+    drop(seed);
+    drop(tracker);
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for l in &lines {
+        assert!(l.starts_with('{') && l.ends_with('}'), "torn line: {l}");
+        for key in [
+            "\"t_us\":",
+            "\"process\":",
+            "\"thread\":",
+            "\"kind\":",
+            "\"proto\":",
+        ] {
+            assert!(l.contains(key), "{key} missing: {l}");
+        }
+    }
+    let count = |process: &str, dir: &str, what: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                l.contains(&format!("\"process\":\"{process}"))
+                    && l.contains(&format!("\"dir\":\"{dir}\""))
+                    && l.contains(what)
+            })
+            .count()
+    };
+    assert_eq!(count("bt-get-", "send", "\"request piece "), 13, "{text}");
+    assert_eq!(count("bt-seed-", "recv", "\"request piece "), 13, "{text}");
+    assert_eq!(count("bt-seed-", "send", "\"piece "), 13, "{text}");
+    assert_eq!(count("bt-get-", "recv", "\"piece "), 13, "{text}");
+    assert!(count("bt-get-", "send", "\"handshake ") >= 1, "{text}");
+    assert!(count("bt-seed-", "recv", "\"handshake ") >= 1, "{text}");
+    assert!(count("bt-tracker", "recv", "GET /announce?") >= 2, "{text}");
+    assert!(
+        count("bt-tracker", "send", "200 OK: interval") >= 2,
+        "{text}"
+    );
+    assert!(count("bt-get-", "recv", "seeds, ") >= 1, "{text}");
+    assert!(
+        lines.iter().any(|l| l.contains("\"transfer_end\"")
+            && l.contains("\"torrent x.bin\"")
+            && l.contains("\"size\":200000")),
+        "{text}"
+    );
+    // A block is 16 KiB; a summary line is far shorter.
+    assert!(lines.iter().all(|l| l.len() < 1024), "a line carries bytes");
+
+    let (code, mermaid, err) = peershare(dir, &["diagram", "swarm.jsonl", "--mermaid"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("skipped"), "{err}");
+    assert!(
+        mermaid.contains("sequenceDiagram") && mermaid.contains("bt-get-"),
+        "{mermaid}"
+    );
+}

@@ -179,6 +179,59 @@ fn start(role: &str, dir: &Path) -> Vec<Proc> {
             n.wait_stdout("ACK\n", 20);
             vec![t, n]
         }
+        "bt tracker" => {
+            let t = p(&[
+                "bt",
+                "tracker",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--udp-port",
+                "0",
+            ]);
+            t.wait_stdout("tracker: ", 20);
+            vec![t]
+        }
+        "bt seed" | "bt get" => {
+            let t = p(&[
+                "bt",
+                "tracker",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--udp-port",
+                "0",
+            ]);
+            let out = t.wait_stdout("tracker: ", 20);
+            let line = out
+                .lines()
+                .find_map(|l| l.strip_prefix("tracker: "))
+                .unwrap();
+            let http = line.split(' ').next().unwrap().to_string();
+            std::fs::write(dir.join("x.bin"), vec![7u8; 300_000]).unwrap();
+            let mut make = p(&[
+                "bt",
+                "make",
+                "x.bin",
+                "--announce",
+                &http,
+                "-o",
+                "x.torrent",
+            ]);
+            assert_eq!(make.wait_exit(20), Some(0));
+            let peer = ["--bind", "127.0.0.1", "--port", "0"];
+            let s = p(&[&["bt", "seed", "x.torrent", "x.bin"][..], &peer].concat());
+            s.wait_stdout("seeding", 20);
+            if role == "bt seed" {
+                return vec![t, s];
+            }
+            // `--seed` keeps the downloader up after it completes, so its threads can be read.
+            let g = p(&[&["bt", "get", "x.torrent", "-o", "dl", "--seed"][..], &peer].concat());
+            g.wait_stdout("seeding x.bin until Ctrl-C", 30);
+            vec![t, s, g]
+        }
         other => panic!("docs/threads.md documents {other:?}, which this test cannot start"),
     }
 }
@@ -198,6 +251,9 @@ fn every_documented_role_runs_exactly_the_threads_docs_threads_md_lists() {
         "torrent node",
         "xfs tracker",
         "xfs node",
+        "bt tracker",
+        "bt seed",
+        "bt get",
     ] {
         assert!(
             roles.contains(&want),

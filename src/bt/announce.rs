@@ -370,6 +370,32 @@ pub fn v4(addr: SocketAddr) -> Option<SocketAddrV4> {
     }
 }
 
+/// An announce as a `--trace` line shows it.
+pub fn announce_summary(a: &Announce) -> String {
+    let event = match a.event {
+        Event::None => String::new(),
+        e => format!(" event={}", e.as_str()),
+    };
+    format!(
+        "announce {}{event} port={} left={}",
+        crate::core::digest::to_hex(&a.info_hash),
+        a.port,
+        a.left
+    )
+}
+
+/// A tracker's announce reply as a `--trace` line shows it.
+pub fn reply_summary(r: &AnnounceReply) -> String {
+    let peers: Vec<String> = r.peers.iter().map(|p| p.addr.to_string()).collect();
+    format!(
+        "interval {} s, {} seeds, {} leechers, peers [{}]",
+        r.interval,
+        r.complete,
+        r.incomplete,
+        peers.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 use super::announce::{self, Announce, AnnounceReply};
 use super::udp_tracker::{self, UdpReply, UdpRequest};
 use crate::core::tcp;
+use crate::core::trace::{self, Body, Direction, Proto};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -60,6 +61,19 @@ fn announce_http(
         env!("CARGO_PKG_VERSION")
     );
     stream.write_all(request.as_bytes())?;
+    let (local, remote) = (stream.local_addr().ok(), Some(addr));
+    if trace::enabled() {
+        let line = request.lines().next().unwrap_or_default();
+        let body = Body::Text(line);
+        trace::message(
+            Direction::Send,
+            Proto::Tcp,
+            local,
+            remote,
+            body,
+            request.len(),
+        );
+    }
     let mut response = Vec::new();
     stream.take(MAX_REPLY).read_to_end(&mut response)?;
     let split = response
@@ -74,7 +88,23 @@ fn announce_http(
             status_line.trim_end()
         )));
     }
-    announce::parse_reply(&response[split + 4..]).map_err(|e| invalid(e.to_string()))
+    let reply = announce::parse_reply(&response[split + 4..]);
+    if trace::enabled() {
+        let what = match &reply {
+            Ok(r) => announce::reply_summary(r),
+            Err(e) => e.to_string(),
+        };
+        let body = Body::Summary(&what);
+        trace::message(
+            Direction::Recv,
+            Proto::Tcp,
+            local,
+            remote,
+            body,
+            response.len(),
+        );
+    }
+    reply.map_err(|e| invalid(e.to_string()))
 }
 
 fn announce_udp(addr: SocketAddr, a: &Announce, timeout: Duration) -> io::Result<AnnounceReply> {
@@ -99,11 +129,25 @@ fn announce_udp(addr: SocketAddr, a: &Announce, timeout: Duration) -> io::Result
         };
         let bytes = udp_tracker::encode_request(req);
         let mut buf = [0u8; 4096];
+        let local = socket.local_addr().ok();
         for _ in 0..3 {
             socket.send(&bytes)?;
+            if trace::enabled() {
+                let what = udp_tracker::request_summary(req);
+                let body = Body::Summary(&what);
+                trace::message(
+                    Direction::Send,
+                    Proto::Udp,
+                    local,
+                    Some(addr),
+                    body,
+                    bytes.len(),
+                );
+            }
             loop {
                 match socket.recv(&mut buf) {
-                    Ok(n) => match udp_tracker::parse_reply(&buf[..n]) {
+                    Ok(n) => match trace_reply(udp_tracker::parse_reply(&buf[..n]), local, addr, n)
+                    {
                         Ok(UdpReply::Error { tid: t, message }) if t == tid => {
                             return Err(invalid(format!("the tracker refused: {message}")))
                         }
@@ -140,6 +184,24 @@ fn announce_udp(addr: SocketAddr, a: &Announce, timeout: Duration) -> io::Result
             "the tracker answered announce with something else".into(),
         )),
     }
+}
+
+/// Records a UDP tracker reply for `--trace` and hands it on.
+fn trace_reply(
+    reply: Result<UdpReply, udp_tracker::Dropped>,
+    local: Option<SocketAddr>,
+    remote: SocketAddr,
+    size: usize,
+) -> Result<UdpReply, udp_tracker::Dropped> {
+    if trace::enabled() {
+        let what = match &reply {
+            Ok(r) => udp_tracker::reply_summary(r),
+            Err(e) => e.to_string(),
+        };
+        let body = Body::Summary(&what);
+        trace::message(Direction::Recv, Proto::Udp, local, Some(remote), body, size);
+    }
+    reply
 }
 
 fn reply_tid(r: &UdpReply) -> u32 {

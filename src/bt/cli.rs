@@ -9,6 +9,7 @@ use crate::core::pool::WorkerPool;
 use crate::core::progress;
 use crate::core::runtime::Runtime;
 use crate::core::shutdown::Shutdown;
+use crate::core::trace;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ struct PeerArgs {
     /// Tracker URL to use instead of the torrent's.
     #[arg(long)]
     tracker: Option<String>,
+    /// Write one JSON line per message (handshakes, peer-wire messages, announces) to this file.
+    #[arg(long)]
+    trace: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -86,6 +90,9 @@ struct TrackerArgs {
     /// after three intervals.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     interval: u64,
+    /// Write one JSON line per announce and reply to this file.
+    #[arg(long)]
+    trace: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -239,7 +246,21 @@ fn run_show(a: ShowArgs) -> ExitCode {
     }
 }
 
+/// Starts `--trace` under `label`, or says why not.
+fn start_trace(path: Option<&std::path::Path>, label: &str) -> Result<(), ExitCode> {
+    let Some(path) = path else { return Ok(()) };
+    trace::start(path, label).map_err(|e| {
+        fail(format_args!(
+            "cannot open the trace file {}: {e}",
+            path.display()
+        ))
+    })
+}
+
 fn run_tracker(a: TrackerArgs) -> ExitCode {
+    if let Err(code) = start_trace(a.trace.as_deref(), "bt-tracker") {
+        return code;
+    }
     let http = match crate::core::tcp::bind(SocketAddr::new(a.bind, a.port)) {
         Ok(l) => l,
         Err(e) => return fail(format_args!("cannot listen on TCP port {}: {e}", a.port)),
@@ -334,14 +355,31 @@ fn run_peer(
             a.port()
         );
     }
+    let port = listener.local_addr().map_or(p.port, |a| a.port());
+    let label = format!("bt-{}-{port}", if data.is_some() { "seed" } else { "get" });
+    if let Err(code) = start_trace(p.trace.as_deref(), &label) {
+        return code;
+    }
     let config = EngineConfig {
         meta: meta.clone(),
         storage,
         have,
         trackers,
         stop_when_complete: !keep_seeding,
+        label,
     };
     let started = std::time::Instant::now();
+    let whole = format!("torrent {}", meta.name);
+    let downloading = data.is_none() && count < n;
+    if downloading {
+        trace::transfer_begin(
+            trace::Proto::Tcp,
+            None,
+            None,
+            &whole,
+            Some(meta.total_length),
+        );
+    }
     let running = match client::start(config, listener, shutdown) {
         Ok(r) => r,
         Err(e) => return fail(format_args!("cannot start: {e}")),
@@ -362,6 +400,9 @@ fn run_peer(
         ));
         if done == meta.total_length && data.is_none() && !announced.swap(true, Ordering::SeqCst) {
             bar.finish_and_clear();
+            if downloading {
+                trace::transfer_end(trace::Proto::Tcp, None, None, &whole, done, None);
+            }
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "downloaded {} ({} bytes) in {secs:.1} s, {:.1} MiB/s",
@@ -378,6 +419,8 @@ fn run_peer(
     if complete || data.is_some() {
         ExitCode::SUCCESS
     } else {
+        let why = Some("stopped before the torrent was complete");
+        trace::transfer_end(trace::Proto::Tcp, None, None, &whole, 0, why);
         eprintln!(
             "error: stopped before {} was complete (the .part files resume next time)",
             meta.name

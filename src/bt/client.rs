@@ -188,6 +188,9 @@ pub struct EngineConfig {
     pub trackers: Vec<String>,
     /// Stop once complete (a `get` without `--seed`).
     pub stop_when_complete: bool,
+    /// The role label its threads' `--trace` lines carry (`bt-get-6881`): unique per peer, so
+    /// several peers sharing one trace file get a lifeline each.
+    pub label: String,
 }
 
 /// A running engine; [`Running::wait`] blocks until it stops.
@@ -207,7 +210,7 @@ pub fn start(
 ) -> io::Result<Running> {
     let listen = listener.local_addr()?;
     let (completed_tx, completed) = crossbeam_channel::unbounded();
-    let rt = Runtime::new("bt", "bt-peer", &shutdown);
+    let rt = Runtime::new("bt", &config.label, &shutdown);
     let engine = Arc::new(Engine {
         meta: config.meta,
         storage: config.storage,

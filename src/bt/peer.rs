@@ -12,7 +12,9 @@
 use super::client::{Control, Engine, Link};
 use super::metainfo::sha1;
 use super::wire::{self, Bitfield, Framer, Handshake, Message, BLOCK, HANDSHAKE_LEN, MAX_REQUEST};
+use crate::core::digest::to_hex;
 use crate::core::timed_out;
+use crate::core::trace::{self, Body, Direction, Proto};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -48,6 +50,43 @@ struct Fetch {
     /// Requested, not yet received block offsets.
     pending: HashSet<u64>,
     received: u64,
+}
+
+/// This connection's two ends, for `--trace` lines (looked up only when tracing is on).
+#[derive(Clone, Copy)]
+struct Ends {
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+}
+
+impl Ends {
+    fn of(s: &TcpStream) -> Ends {
+        if !trace::enabled() {
+            return Ends {
+                local: None,
+                remote: None,
+            };
+        }
+        Ends {
+            local: s.local_addr().ok(),
+            remote: s.peer_addr().ok(),
+        }
+    }
+
+    /// Records one peer-wire message; `what` is built only when tracing is on.
+    fn message(self, dir: Direction, what: impl FnOnce() -> String, size: usize) {
+        if trace::enabled() {
+            let what = what();
+            trace::message(
+                dir,
+                Proto::Tcp,
+                self.local,
+                self.remote,
+                Body::Summary(&what),
+                size,
+            );
+        }
+    }
 }
 
 /// Runs one connection to the end; `dialed` is the address we dialed (None when accepted).
@@ -119,6 +158,10 @@ pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Opt
         choked: true,
         interested: false,
         fetches: Vec::new(),
+        ends: Ends {
+            local: None,
+            remote: None,
+        },
     };
     let why = r.read_loop(&mut stream);
     log::info!("closed {addr}: {why}");
@@ -137,30 +180,46 @@ fn handshake(e: &Engine, s: &mut TcpStream, we_dialed: bool) -> io::Result<Hands
     });
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.set_write_timeout(Some(Duration::from_secs(10)))?;
-    if we_dialed {
+    let ends = Ends::of(s);
+    let sent = |s: &mut TcpStream| -> io::Result<()> {
         s.write_all(&ours)?;
+        ends.message(
+            Direction::Send,
+            || format!("handshake {}", to_hex(&e.meta.info_hash)),
+            HANDSHAKE_LEN,
+        );
+        Ok(())
+    };
+    if we_dialed {
+        sent(s)?;
     }
     let mut theirs = [0u8; HANDSHAKE_LEN];
     s.read_exact(&mut theirs)?;
     let h = wire::parse_handshake(&theirs)
         .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+    ends.message(
+        Direction::Recv,
+        || wire::handshake_summary(&h),
+        HANDSHAKE_LEN,
+    );
     if h.info_hash != e.meta.info_hash {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
                 "the handshake names info-hash {}, not ours",
-                crate::core::digest::to_hex(&h.info_hash)
+                to_hex(&h.info_hash)
             ),
         ));
     }
     if !we_dialed {
-        s.write_all(&ours)?;
+        sent(s)?;
     }
     Ok(h)
 }
 
 fn write_loop(e: &Engine, mut s: TcpStream, rx: Receiver<Out>, cancelled: &Cancelled) {
     let _ = s.set_write_timeout(Some(Duration::from_secs(60)));
+    let ends = Ends::of(&s);
     loop {
         let out = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(o) => o,
@@ -168,7 +227,11 @@ fn write_loop(e: &Engine, mut s: TcpStream, rx: Receiver<Out>, cancelled: &Cance
             Err(RecvTimeoutError::Disconnected) => break,
         };
         let bytes = match out {
-            Out::Msg(m) => wire::encode(&m),
+            Out::Msg(m) => {
+                let bytes = wire::encode(&m);
+                ends.message(Direction::Send, || wire::summary(&m), bytes.len());
+                bytes
+            }
             Out::Block {
                 index,
                 begin,
@@ -191,6 +254,11 @@ fn write_loop(e: &Engine, mut s: TcpStream, rx: Receiver<Out>, cancelled: &Cance
                     break;
                 }
                 e.uploaded.fetch_add(length as u64, Ordering::Relaxed);
+                ends.message(
+                    Direction::Send,
+                    || format!("piece {index} at {begin}: {length} bytes"),
+                    b.len(),
+                );
                 b
             }
         };
@@ -212,6 +280,7 @@ struct Reader {
     choked: bool,
     interested: bool,
     fetches: Vec<Fetch>,
+    ends: Ends,
 }
 
 impl Reader {
@@ -234,6 +303,7 @@ impl Reader {
             return "cannot set a read timeout".into();
         }
         let mut last_heard = Instant::now();
+        self.ends = Ends::of(s);
         loop {
             if self.e.shutdown.is_triggered() {
                 return "shutting down".into();
@@ -254,6 +324,8 @@ impl Reader {
                             Ok(m) => m,
                             Err(err) => return format!("refused a message: {err}"),
                         };
+                        self.ends
+                            .message(Direction::Recv, || wire::summary(&m), body.len() + 4);
                         if let Err(why) = self.handle(m) {
                             return why;
                         }
@@ -407,7 +479,14 @@ impl Reader {
             return Ok(());
         }
         let f = self.fetches.remove(pos);
-        if sha1(&f.buf) == self.e.meta.pieces[index] {
+        let good = sha1(&f.buf) == self.e.meta.pieces[index];
+        if trace::enabled() {
+            let what = format!("piece {index}");
+            let error = (!good).then_some("failed its SHA-1 check");
+            let (l, r, n) = (self.ends.local, self.ends.remote, f.buf.len() as u64);
+            trace::transfer_end(Proto::Tcp, l, r, &what, n, error);
+        }
+        if good {
             if let Err(err) = self.e.piece_verified(index, &f.buf) {
                 log::error!("cannot write piece {index}: {err}");
                 self.e.piece_failed(index, [0; 20]);
@@ -476,6 +555,11 @@ impl Reader {
                         return;
                     };
                     let size = self.e.meta.piece_size(i) as usize;
+                    if trace::enabled() {
+                        let what = format!("piece {i}");
+                        let (l, r) = (self.ends.local, self.ends.remote);
+                        trace::transfer_begin(Proto::Tcp, l, r, &what, Some(size as u64));
+                    }
                     self.fetches.push(Fetch {
                         index: i,
                         buf: vec![0; size],

@@ -14,6 +14,7 @@ use crate::core::runtime::{Runtime, STOP_BOUND};
 use crate::core::shutdown::Shutdown;
 use crate::core::tcp::{Dispatch, TcpService};
 use crate::core::timed_out;
+use crate::core::trace::{self, Body, Direction, Proto};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
@@ -102,11 +103,32 @@ fn serve_http(mut stream: TcpStream, peer: SocketAddr, table: &Table) {
     let line = String::from_utf8_lossy(head.split(|&b| b == b'\n').next().unwrap_or(&[]))
         .trim_end()
         .to_string();
+    let local = stream.local_addr().ok();
+    if trace::enabled() {
+        let body = Body::Text(&line);
+        trace::message(
+            Direction::Recv,
+            Proto::Tcp,
+            local,
+            Some(peer),
+            body,
+            head.len(),
+        );
+    }
     let (status, body) = answer_http(&line, peer, table);
     let reply = format!(
         "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
+    if trace::enabled() {
+        let what = match announce::parse_reply(&body) {
+            Ok(r) => format!("{status}: {}", announce::reply_summary(&r)),
+            Err(e) => format!("{status}: {e}"),
+        };
+        let body_ = Body::Summary(&what);
+        let size = reply.len() + body.len();
+        trace::message(Direction::Send, Proto::Tcp, local, Some(peer), body_, size);
+    }
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
     let _ = stream
         .write_all(&[reply.as_bytes(), &body].concat())
@@ -174,8 +196,40 @@ fn serve_udp(socket: UdpSocket, table: &Table, shutdown: &Shutdown) {
                 continue;
             }
         };
+        let local = if trace::enabled() {
+            socket.local_addr().ok()
+        } else {
+            None
+        };
+        if trace::enabled() {
+            let what = match udp_tracker::parse_request(&buf[..n]) {
+                Ok(r) => udp_tracker::request_summary(&r),
+                Err(e) => e.to_string(),
+            };
+            trace::message(
+                Direction::Recv,
+                Proto::Udp,
+                local,
+                Some(from),
+                Body::Summary(&what),
+                n,
+            );
+        }
         if let Some(reply) = answer_udp(&buf[..n], from, &secret, table) {
-            let _ = socket.send_to(&udp_tracker::encode_reply(&reply), from);
+            let bytes = udp_tracker::encode_reply(&reply);
+            let _ = socket.send_to(&bytes, from);
+            if trace::enabled() {
+                let what = udp_tracker::reply_summary(&reply);
+                let body = Body::Summary(&what);
+                trace::message(
+                    Direction::Send,
+                    Proto::Udp,
+                    local,
+                    Some(from),
+                    body,
+                    bytes.len(),
+                );
+            }
         }
     }
 }

@@ -251,6 +251,25 @@ pub fn connection_id(secret: &[u8; 32], addr: SocketAddr, window: u64) -> u64 {
     u64::from_be_bytes(d[..8].try_into().unwrap_or([0; 8]))
 }
 
+/// A BEP 15 request as a `--trace` line shows it.
+pub fn request_summary(r: &UdpRequest) -> String {
+    match r {
+        UdpRequest::Connect { .. } => "connect".into(),
+        UdpRequest::Announce { announce, .. } => super::announce::announce_summary(announce),
+        UdpRequest::Scrape { hashes, .. } => format!("scrape {} info-hashes", hashes.len()),
+    }
+}
+
+/// A BEP 15 reply as a `--trace` line shows it.
+pub fn reply_summary(r: &UdpReply) -> String {
+    match r {
+        UdpReply::Connect { .. } => "connected".into(),
+        UdpReply::Announce { reply, .. } => super::announce::reply_summary(reply),
+        UdpReply::Scrape { stats, .. } => format!("scrape reply: {} torrents", stats.len()),
+        UdpReply::Error { message, .. } => format!("error: {message}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -333,9 +333,80 @@ impl Bitfield {
     }
 }
 
+/// One line for a `--trace` or a diagram: what the message says, never its block bytes.
+pub fn summary(m: &Message) -> String {
+    match m {
+        Message::KeepAlive => "keep-alive".into(),
+        Message::Choke => "choke".into(),
+        Message::Unchoke => "unchoke".into(),
+        Message::Interested => "interested".into(),
+        Message::NotInterested => "not interested".into(),
+        Message::Have(i) => format!("have {i}"),
+        Message::Bitfield(b) => {
+            let set: u32 = b.iter().map(|x| x.count_ones()).sum();
+            format!("bitfield: {set} pieces")
+        }
+        Message::Request {
+            index,
+            begin,
+            length,
+        } => format!("request piece {index} at {begin}: {length} bytes"),
+        Message::Piece { index, begin, data } => {
+            format!("piece {index} at {begin}: {} bytes", data.len())
+        }
+        Message::Cancel {
+            index,
+            begin,
+            length,
+        } => format!("cancel piece {index} at {begin}: {length} bytes"),
+        Message::Port(p) => format!("port {p}"),
+        Message::Unknown(id) => format!("unknown message id {id}"),
+    }
+}
+
+/// The handshake as a `--trace` line shows it: the info-hash and the peer id's client prefix.
+pub fn handshake_summary(h: &Handshake) -> String {
+    format!(
+        "handshake {} from {}",
+        crate::core::digest::to_hex(&h.info_hash),
+        String::from_utf8_lossy(&h.peer_id[..8])
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_name_the_message_and_never_carry_block_bytes() {
+        let piece = Message::Piece {
+            index: 3,
+            begin: 16384,
+            data: vec![0xAB; 16384],
+        };
+        assert_eq!(summary(&piece), "piece 3 at 16384: 16384 bytes");
+        assert_eq!(
+            summary(&Message::Bitfield(vec![0b1010_0000, 1])),
+            "bitfield: 3 pieces"
+        );
+        assert_eq!(
+            summary(&Message::Request {
+                index: 0,
+                begin: 0,
+                length: BLOCK
+            }),
+            "request piece 0 at 0: 16384 bytes"
+        );
+        let h = Handshake {
+            reserved: [0; 8],
+            info_hash: [0xAB; 20],
+            peer_id: *b"-PS0100-abcdefghijkl",
+        };
+        assert_eq!(
+            handshake_summary(&h),
+            format!("handshake {} from -PS0100-", "ab".repeat(20))
+        );
+    }
 
     #[test]
     fn handshake_round_trip_and_refusal() {
