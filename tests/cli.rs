@@ -108,3 +108,32 @@ fn graders_whose_rubric_is_not_written_refuse_in_one_line() {
         assert!(out.stdout.is_empty(), "{system}");
     }
 }
+
+/// Every role that takes `--trace` says in the same one line when it cannot open the file, and
+/// exits 1 before it binds or writes anything.
+#[test]
+fn an_unwritable_trace_file_is_one_line_and_exit_1_in_every_system() {
+    let bad = "/nonexistent-peershare-dir/trace.jsonl";
+    let want = format!("error: cannot open the trace file {bad}: ");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("credentials.txt"), "hans falcon*solo\n").unwrap();
+    for args in [
+        &["p2ptracker", "tracker", "--port", "0", "--trace", bad][..],
+        &["fileapp", "-s", "0", "--trace", bad],
+        &["bittrickle", "server", "0", "--trace", bad],
+        &["torrent", "tracker", "--port", "0", "--trace", bad],
+        &["xfs", "tracker", "--port", "0", "--trace", bad],
+        &["bt", "tracker", "--port", "0", "--udp-port", "0", "--trace", bad],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_peershare"))
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        assert!(errors[0].starts_with(&want), "{args:?}: {err}");
+    }
+}

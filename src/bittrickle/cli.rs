@@ -13,7 +13,7 @@ use crate::core::tcp;
 use crate::core::trace;
 use crate::core::udp_rpc::{self, Retry};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> ExitCode {
             common,
             inactivity_ms,
         } => {
-            if let Err(code) = start_trace(common.trace.as_deref(), "bittrickle-server") {
+            if let Err(code) = trace::start_from_cli(common.trace.as_deref(), "bittrickle-server") {
                 return code;
             }
             let addr = SocketAddr::new(common.bind, port);
@@ -104,7 +104,7 @@ pub fn run(args: Args) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if let Err(code) = start_trace(common.trace.as_deref(), "bittrickle-client") {
+            if let Err(code) = trace::start_from_cli(common.trace.as_deref(), "bittrickle-client") {
                 return code;
             }
             let timing = Timing {
@@ -115,15 +115,6 @@ pub fn run(args: Args) -> ExitCode {
             run_client(server, common.bind, timing)
         }
     }
-}
-
-/// `--trace FILE`: opens the trace before anything is sent.
-fn start_trace(path: Option<&Path>, role: &str) -> Result<(), ExitCode> {
-    let Some(path) = path else { return Ok(()) };
-    trace::start(path, role).map_err(|e| {
-        eprintln!("error: --trace {}: {e}", path.display());
-        ExitCode::from(1)
-    })
 }
 
 fn run_server(addr: SocketAddr, path: Option<PathBuf>, inactivity: Duration) -> ExitCode {

@@ -246,19 +246,8 @@ fn run_show(a: ShowArgs) -> ExitCode {
     }
 }
 
-/// Starts `--trace` under `label`, or says why not.
-fn start_trace(path: Option<&std::path::Path>, label: &str) -> Result<(), ExitCode> {
-    let Some(path) = path else { return Ok(()) };
-    trace::start(path, label).map_err(|e| {
-        fail(format_args!(
-            "cannot open the trace file {}: {e}",
-            path.display()
-        ))
-    })
-}
-
 fn run_tracker(a: TrackerArgs) -> ExitCode {
-    if let Err(code) = start_trace(a.trace.as_deref(), "bt-tracker") {
+    if let Err(code) = trace::start_from_cli(a.trace.as_deref(), "bt-tracker") {
         return code;
     }
     let http = match crate::core::tcp::bind(SocketAddr::new(a.bind, a.port)) {
@@ -357,7 +346,7 @@ fn run_peer(
     }
     let port = listener.local_addr().map_or(p.port, |a| a.port());
     let label = format!("bt-{}-{port}", if data.is_some() { "seed" } else { "get" });
-    if let Err(code) = start_trace(p.trace.as_deref(), &label) {
+    if let Err(code) = trace::start_from_cli(p.trace.as_deref(), &label) {
         return code;
     }
     let config = EngineConfig {

@@ -78,6 +78,16 @@ pub fn start(path: &Path, process: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// `--trace FILE` for a command line: starts tracing when a path was given, or says in one line
+/// why it cannot (exit status 1), the same words in every role of every system.
+pub fn start_from_cli(path: Option<&Path>, label: &str) -> Result<(), std::process::ExitCode> {
+    let Some(path) = path else { return Ok(()) };
+    start(path, label).map_err(|e| {
+        eprintln!("error: cannot open the trace file {}: {e}", path.display());
+        std::process::ExitCode::from(1)
+    })
+}
+
 /// Whether [`start`] has been called: one relaxed atomic load, cheap enough for any hot path.
 #[inline]
 pub fn enabled() -> bool {

@@ -75,25 +75,13 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Starts `--trace` for this process under `label`; false (after the error line) if it cannot.
-fn start_trace(path: Option<&PathBuf>, label: &str) -> bool {
-    let Some(path) = path else { return true };
-    match trace::start(path, label) {
-        Ok(()) => true,
-        Err(e) => {
-            eprintln!("error: --trace: cannot open {}: {e}", path.display());
-            false
-        }
-    }
-}
-
 pub fn run(args: Args) -> ExitCode {
     let label = match &args.client {
         Some(c) => format!("fileapp-client-{}", c.first().map_or("", |n| n.as_str())),
         None => "fileapp-server".to_string(),
     };
-    if !start_trace(args.trace.as_ref(), &label) {
-        return ExitCode::from(2);
+    if let Err(code) = trace::start_from_cli(args.trace.as_deref(), &label) {
+        return code;
     }
     match (args.server, args.client) {
         (Some(p), _) => {

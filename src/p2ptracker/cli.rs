@@ -157,15 +157,6 @@ fn listen(ip: IpAddr, port: u16) -> Result<std::net::TcpListener, ExitCode> {
     })
 }
 
-/// Starts `--trace` or says why not (exit 1).
-fn start_trace(path: Option<&Path>, label: &str) -> Result<(), ExitCode> {
-    let Some(path) = path else { return Ok(()) };
-    trace::start(path, label).map_err(|e| {
-        eprintln!("error: cannot write the trace file {}: {e}", path.display());
-        ExitCode::from(1)
-    })
-}
-
 fn exit_with<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -199,7 +190,7 @@ pub fn run(args: Args) -> ExitCode {
             bind,
             trace,
         } => {
-            if let Err(code) = start_trace(trace.as_deref(), "p2ptracker-tracker") {
+            if let Err(code) = trace::start_from_cli(trace.as_deref(), "p2ptracker-tracker") {
                 return code;
             }
             if let Err(e) = shutdown.trigger_on_ctrl_c() {
@@ -227,7 +218,9 @@ pub fn run(args: Args) -> ExitCode {
             advertise,
             trace,
         } => {
-            if let Err(code) = start_trace(trace.as_deref(), &format!("p2ptracker-client-{name}")) {
+            if let Err(code) =
+                trace::start_from_cli(trace.as_deref(), &format!("p2ptracker-client-{name}"))
+            {
                 return code;
             }
             if let Err(e) = shutdown.trigger_on_ctrl_c() {

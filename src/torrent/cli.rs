@@ -101,15 +101,6 @@ fn bind(addr: SocketAddr) -> Result<UdpSocket, ExitCode> {
     }
 }
 
-/// Starts `--trace`, or says why not (exit 1).
-fn start_trace(path: Option<&Path>, role: &str) -> Result<(), ExitCode> {
-    let Some(path) = path else { return Ok(()) };
-    trace::start(path, role).map_err(|e| {
-        eprintln!("error: cannot open the trace file {}: {e}", path.display());
-        ExitCode::from(1)
-    })
-}
-
 pub fn run(args: Args) -> ExitCode {
     match args.role {
         Role::Tracker(a) => run_tracker(a),
@@ -126,7 +117,7 @@ fn open_journal(printer: Printer, dir: &Path, name: &str) -> Result<Journal, Exi
 }
 
 fn run_tracker(a: TrackerArgs) -> ExitCode {
-    if let Err(code) = start_trace(a.trace.as_deref(), "torrent-tracker") {
+    if let Err(code) = trace::start_from_cli(a.trace.as_deref(), "torrent-tracker") {
         return code;
     }
     let socket = match bind(SocketAddr::new(a.bind, a.port)) {
@@ -154,7 +145,9 @@ fn run_tracker(a: TrackerArgs) -> ExitCode {
 }
 
 fn run_node(a: NodeArgs) -> ExitCode {
-    if let Err(code) = start_trace(a.trace.as_deref(), &format!("torrent-node-{}", a.node_id)) {
+    if let Err(code) =
+        trace::start_from_cli(a.trace.as_deref(), &format!("torrent-node-{}", a.node_id))
+    {
         return code;
     }
     let socket = match bind(SocketAddr::new(a.bind, 0)) {

@@ -8,7 +8,7 @@ use crate::xfs::node::{self, NodeConfig, NodeError};
 use crate::xfs::state::DEFAULT_NODES_PER_IP;
 use crate::xfs::tracker::{self, TrackerConfig};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -62,15 +62,6 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     tcp::parse_host_port(text).map_err(|e| e.to_string())
 }
 
-/// Starts `--trace`, or says why not (exit 1).
-fn start_trace(path: Option<&Path>, role: &str) -> Result<(), ExitCode> {
-    let Some(path) = path else { return Ok(()) };
-    trace::start(path, role).map_err(|e| {
-        eprintln!("error: cannot open the trace file {}: {e}", path.display());
-        ExitCode::from(1)
-    })
-}
-
 pub fn run(args: Args) -> ExitCode {
     let shutdown = Shutdown::new();
     let _ = shutdown.trigger_on_ctrl_c();
@@ -81,7 +72,7 @@ pub fn run(args: Args) -> ExitCode {
             max_nodes_per_ip,
             trace,
         } => {
-            if let Err(code) = start_trace(trace.as_deref(), "xfs-tracker") {
+            if let Err(code) = trace::start_from_cli(trace.as_deref(), "xfs-tracker") {
                 return code;
             }
             let listener = match tracker::bind(bind, port) {
@@ -123,7 +114,7 @@ pub fn run(args: Args) -> ExitCode {
                 eprintln!("error: {} is not a directory", dir.display());
                 return ExitCode::from(2);
             }
-            if let Err(code) = start_trace(trace.as_deref(), "xfs-node") {
+            if let Err(code) = trace::start_from_cli(trace.as_deref(), "xfs-node") {
                 return code;
             }
             let listen = SocketAddr::new(bind.unwrap_or(ip_addr), port);
