@@ -123,7 +123,16 @@ fn an_unwritable_trace_file_is_one_line_and_exit_1_in_every_system() {
         &["bittrickle", "server", "0", "--trace", bad],
         &["torrent", "tracker", "--port", "0", "--trace", bad],
         &["xfs", "tracker", "--port", "0", "--trace", bad],
-        &["bt", "tracker", "--port", "0", "--udp-port", "0", "--trace", bad],
+        &[
+            "bt",
+            "tracker",
+            "--port",
+            "0",
+            "--udp-port",
+            "0",
+            "--trace",
+            bad,
+        ],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_peershare"))
             .args(args)

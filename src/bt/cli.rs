@@ -274,7 +274,8 @@ fn run_tracker(a: TrackerArgs) -> ExitCode {
     }
 }
 
-/// `seed` (`data` given: check it and serve) and `get` (download into `out`, resume, maybe seed).
+/// `seed` (`data` given: check it and serve) and `get` (download into `out`, resume, maybe seed):
+/// open and check the data, listen and start the engine, then show progress until it stops.
 fn run_peer(
     torrent: PathBuf,
     data: Option<PathBuf>,
@@ -282,10 +283,18 @@ fn run_peer(
     keep_seeding: bool,
     p: PeerArgs,
 ) -> ExitCode {
-    let meta = match metainfo::read(&torrent) {
-        Ok(m) => Arc::new(m),
-        Err(e) => return fail(format_args!("cannot read {}: {e}", torrent.display())),
+    let seeding = data.is_some();
+    let shutdown = Shutdown::new();
+    let _ = shutdown.trigger_on_ctrl_c();
+    let opened = match open_checked(&torrent, data.as_deref(), &out, &shutdown) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
+    let Opened {
+        meta,
+        storage,
+        have,
+    } = opened;
     let trackers = match p.tracker {
         Some(t) => vec![t],
         None => meta.trackers(),
@@ -293,73 +302,19 @@ fn run_peer(
     if trackers.is_empty() {
         return fail("the torrent names no tracker; give one with --tracker");
     }
-    let storage = match &data {
-        Some(d) => Storage::open_seed(meta.clone(), d),
-        None => Storage::open_download(meta.clone(), &out),
-    };
-    let storage = match storage {
-        Ok(s) => s,
-        Err(e) => return fail(format_args!("cannot open the data: {e}")),
-    };
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let shutdown = Shutdown::new();
-    let _ = shutdown.trigger_on_ctrl_c();
-    let have = {
-        let rt = Runtime::new("bt", "bt-check", &shutdown);
-        let pool = match WorkerPool::new(&rt, "hash", workers) {
-            Ok(p) => p,
-            Err(e) => return fail(format_args!("cannot start the hashing pool: {e}")),
-        };
-        let bar = progress::bytes(Some(meta.total_length), "checking");
-        let checked = storage.check(&pool, &|n| bar.set_position(n));
-        bar.finish_and_clear();
-        match checked {
-            Ok(h) => h,
-            Err(e) => return fail(format_args!("cannot check the data: {e}")),
-        }
-    };
-    let (count, n) = (have.count(), meta.piece_count());
-    if data.is_some() && count != n {
-        return fail(format_args!(
-            "{} does not match the torrent: {count} of {n} pieces check out",
-            data.as_deref().unwrap_or(&out).display()
-        ));
-    }
-    if data.is_none() && count > 0 {
-        println!("resuming: {count} of {n} pieces already verified");
-    }
     let listener = match crate::core::tcp::bind(SocketAddr::new(p.bind, p.port)) {
         Ok(l) => l,
         Err(e) => return fail(format_args!("cannot listen on port {}: {e}", p.port)),
     };
-    if let Ok(a) = listener.local_addr() {
-        println!(
-            "{} {} on port {}",
-            if data.is_some() {
-                "seeding"
-            } else {
-                "downloading"
-            },
-            meta.name,
-            a.port()
-        );
-    }
     let port = listener.local_addr().map_or(p.port, |a| a.port());
-    let label = format!("bt-{}-{port}", if data.is_some() { "seed" } else { "get" });
+    let verb = if seeding { "seeding" } else { "downloading" };
+    println!("{verb} {} on port {port}", meta.name);
+    let label = format!("bt-{}-{port}", if seeding { "seed" } else { "get" });
     if let Err(code) = trace::start_from_cli(p.trace.as_deref(), &label) {
         return code;
     }
-    let config = EngineConfig {
-        meta: meta.clone(),
-        storage,
-        have,
-        trackers,
-        stop_when_complete: !keep_seeding,
-        label,
-    };
-    let started = std::time::Instant::now();
     let whole = format!("torrent {}", meta.name);
-    let downloading = data.is_none() && count < n;
+    let downloading = !seeding && have.count() < meta.piece_count();
     if downloading {
         trace::transfer_begin(
             trace::Proto::Tcp,
@@ -369,10 +324,94 @@ fn run_peer(
             Some(meta.total_length),
         );
     }
+    let config = EngineConfig {
+        meta: meta.clone(),
+        storage,
+        have,
+        trackers,
+        stop_when_complete: !keep_seeding,
+        label,
+    };
     let running = match client::start(config, listener, shutdown) {
         Ok(r) => r,
         Err(e) => return fail(format_args!("cannot start: {e}")),
     };
+    let complete = show_progress(running, &meta, seeding, keep_seeding, downloading);
+    if complete || seeding {
+        ExitCode::SUCCESS
+    } else {
+        let why = Some("stopped before the torrent was complete");
+        trace::transfer_end(trace::Proto::Tcp, None, None, &whole, 0, why);
+        eprintln!(
+            "error: stopped before {} was complete (the .part files resume next time)",
+            meta.name
+        );
+        ExitCode::from(1)
+    }
+}
+
+/// A torrent's data, opened and hashed: what is already there and verified.
+struct Opened {
+    meta: Arc<Metainfo>,
+    storage: Storage,
+    have: super::wire::Bitfield,
+}
+
+/// Reads the torrent, opens the data (`data` to seed, else `out` to download into) and checks
+/// every piece on all cores; a seed whose data does not match is refused.
+fn open_checked(
+    torrent: &std::path::Path,
+    data: Option<&std::path::Path>,
+    out: &std::path::Path,
+    shutdown: &Shutdown,
+) -> Result<Opened, ExitCode> {
+    let meta = match metainfo::read(torrent) {
+        Ok(m) => Arc::new(m),
+        Err(e) => return Err(fail(format_args!("cannot read {}: {e}", torrent.display()))),
+    };
+    let storage = match data {
+        Some(d) => Storage::open_seed(meta.clone(), d),
+        None => Storage::open_download(meta.clone(), out),
+    }
+    .map_err(|e| fail(format_args!("cannot open the data: {e}")))?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let rt = Runtime::new("bt", "bt-check", shutdown);
+    let pool = WorkerPool::new(&rt, "hash", workers)
+        .map_err(|e| fail(format_args!("cannot start the hashing pool: {e}")))?;
+    let bar = progress::bytes(Some(meta.total_length), "checking");
+    let checked = storage.check(&pool, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    drop(pool);
+    let have = checked.map_err(|e| fail(format_args!("cannot check the data: {e}")))?;
+    let (count, n) = (have.count(), meta.piece_count());
+    if let Some(d) = data {
+        if count != n {
+            return Err(fail(format_args!(
+                "{} does not match the torrent: {count} of {n} pieces check out",
+                d.display()
+            )));
+        }
+    } else if count > 0 {
+        println!("resuming: {count} of {n} pieces already verified");
+    }
+    Ok(Opened {
+        meta,
+        storage,
+        have,
+    })
+}
+
+/// The progress bar until the engine stops; prints the download's summary line once. Whether
+/// the torrent was complete.
+fn show_progress(
+    running: client::Running,
+    meta: &Metainfo,
+    seeding: bool,
+    keep_seeding: bool,
+    downloading: bool,
+) -> bool {
+    let started = std::time::Instant::now();
+    let n = meta.piece_count();
     let bar = progress::bytes(Some(meta.total_length), &meta.name);
     let announced = std::sync::atomic::AtomicBool::new(false);
     let complete = running.wait(&|e| {
@@ -382,14 +421,12 @@ fn run_peer(
             .map(|i| meta.piece_size(i))
             .sum();
         bar.set_position(done);
-        bar.set_message(format!(
-            "{} ({} peers)",
-            meta.name,
-            e.peers.load(Ordering::Relaxed)
-        ));
-        if done == meta.total_length && data.is_none() && !announced.swap(true, Ordering::SeqCst) {
+        let peers = e.peers.load(Ordering::Relaxed);
+        bar.set_message(format!("{} ({peers} peers)", meta.name));
+        if done == meta.total_length && !seeding && !announced.swap(true, Ordering::SeqCst) {
             bar.finish_and_clear();
             if downloading {
+                let whole = format!("torrent {}", meta.name);
                 trace::transfer_end(trace::Proto::Tcp, None, None, &whole, done, None);
             }
             let secs = started.elapsed().as_secs_f64();
@@ -405,15 +442,5 @@ fn run_peer(
         }
     });
     bar.finish_and_clear();
-    if complete || data.is_some() {
-        ExitCode::SUCCESS
-    } else {
-        let why = Some("stopped before the torrent was complete");
-        trace::transfer_end(trace::Proto::Tcp, None, None, &whole, 0, why);
-        eprintln!(
-            "error: stopped before {} was complete (the .part files resume next time)",
-            meta.name
-        );
-        ExitCode::from(1)
-    }
+    complete
 }
