@@ -1315,21 +1315,23 @@ fn five_concurrent_downloads_from_one_uploader_succeed() {
     std::fs::write(ad.path().join("f.bin"), &data).unwrap();
     let a = logged_in(ad.path(), port, "hans", "falcon*solo");
     let up = upload_port(&a);
-    // Five connections that have not sent their name yet occupy all five workers.
+    // Five connections that have not named a file yet hold no upload worker (request-first):
+    // a sixth that names its file is served at once, not after they give up.
     let mut held: Vec<TcpStream> = (0..5)
         .map(|_| TcpStream::connect(("127.0.0.1", up)).unwrap())
         .collect();
-    // A sixth waits in the queue: it gets nothing while the five hold the pool.
     let mut sixth = TcpStream::connect(("127.0.0.1", up)).unwrap();
     sixth.write_all(b"f.bin").unwrap();
     sixth
-        .set_read_timeout(Some(Duration::from_millis(300)))
+        .set_read_timeout(Some(Duration::from_secs(3)))
         .unwrap();
     let mut probe = [0u8; 1];
-    assert!(
-        sixth.read(&mut probe).is_err(),
-        "the sixth was served while five were busy"
+    assert_eq!(
+        sixth.read(&mut probe).unwrap(),
+        1,
+        "the sixth waited behind five silent connections"
     );
+    assert_eq!(probe[0], data[0]);
     // The five now ask; all six complete byte-identical.
     let handles: Vec<_> = held
         .drain(..)
@@ -1345,7 +1347,7 @@ fn five_concurrent_downloads_from_one_uploader_succeed() {
     sixth
         .set_read_timeout(Some(Duration::from_secs(15)))
         .unwrap();
-    let mut got = Vec::new();
+    let mut got = probe.to_vec();
     sixth.read_to_end(&mut got).unwrap();
     assert!(got == data);
     for h in handles {

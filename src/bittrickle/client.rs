@@ -2,7 +2,9 @@
 //!
 //! Threads, one for one with the original: the main thread prompts and runs each command
 //! (including a foreground `get`); a heartbeat thread sends `heartbeat {u}` on the same UDP
-//! socket; the upload listener hands each connection to one of [`UPLOAD_WORKERS`] pool threads.
+//! socket; the upload listener hands each connection to one of [`UPLOAD_WORKERS`] pool threads
+//! once it has named its file (request-first: the original's worker blocked in `recv` on a
+//! silent connection, so five idle connections stopped every upload).
 //! The socket's receive side belongs to [`UdpRpc`]'s router, so a request waits 1 s per try,
 //! sends 3 times, and then reports `Error: server not responding` instead of hanging.
 
@@ -42,6 +44,8 @@ const MAX_NAME_REQUEST: usize = 1024;
 
 /// Uploader: how long a connected peer may stay silent before it is dropped.
 const NAME_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most connections that may wait to name their file at once (the oldest makes room).
+const MAX_WAITING: usize = 64;
 
 /// How long either side of a transfer may stall before it is given up (the protocol has no end
 /// marker but EOF, so without this a stuck peer would hang a `get` forever).
@@ -85,13 +89,17 @@ pub fn run(
     let tcp_port = listener.local_addr()?.port();
     let uploads = {
         let (dir, out, stop) = (config.dir.clone(), out.clone(), rt.shutdown().clone());
-        TcpService::start(
-            &rt,
-            listener,
-            "upload",
-            UPLOAD_WORKERS,
-            move |stream, peer| serve_upload(stream, peer, &dir, &out, &stop),
-        )?
+        // Request-first: a connection holds an upload worker only once it has named its file,
+        // so downloaders that connect and say nothing cannot starve the five workers.
+        let config = tcp::RequestFirst {
+            workers: UPLOAD_WORKERS,
+            max_request: MAX_NAME_REQUEST,
+            deadline: NAME_TIMEOUT,
+            max_waiting: MAX_WAITING,
+        };
+        TcpService::start_request_first(&rt, listener, "upload", config, move |s, peer, req| {
+            serve_upload(s, peer, &req, &dir, &out, &stop)
+        })?
     };
     let rpc = UdpRpc::start(&rt, socket)?;
     let mut client = Client {
@@ -485,7 +493,7 @@ fn download(
 /// Why an upload ended without the file (printed as `Error handling client (…): {reason}`).
 #[derive(Debug)]
 enum UploadError {
-    NoName(io::Error),
+    /// Closed, or silent past [`NAME_TIMEOUT`], without naming a file.
     EmptyRequest,
     NotUtf8,
     BadName(String, NameError),
@@ -496,8 +504,7 @@ enum UploadError {
 impl fmt::Display for UploadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UploadError::NoName(e) => write!(f, "no file name arrived: {e}"),
-            UploadError::EmptyRequest => write!(f, "the peer closed without naming a file"),
+            UploadError::EmptyRequest => write!(f, "no file name arrived"),
             UploadError::NotUtf8 => write!(f, "the file name is not UTF-8"),
             UploadError::BadName(name, e) => write!(f, "'{name}' is not a valid file name: {e}"),
             UploadError::Missing(name) => write!(f, "File '{name}' not found"),
@@ -506,12 +513,20 @@ impl fmt::Display for UploadError {
     }
 }
 
-/// One upload connection on a pool worker; problems print one line above the prompt.
-fn serve_upload(stream: TcpStream, peer: SocketAddr, dir: &Path, out: &Printer, stop: &Shutdown) {
+/// One upload connection on a pool worker, with the file name it sent (empty if it sent none
+/// within [`NAME_TIMEOUT`]); problems print one line above the prompt.
+fn serve_upload(
+    stream: TcpStream,
+    peer: SocketAddr,
+    request: &[u8],
+    dir: &Path,
+    out: &Printer,
+    stop: &Shutdown,
+) {
     if stop.is_triggered() {
         return; // shutting down: close queued connections without bytes
     }
-    if let Err(reason) = upload(stream, dir) {
+    if let Err(reason) = upload(stream, request, dir) {
         out.line(&format!(
             "Error handling client ('{}', {}): {reason}",
             peer.ip(),
@@ -520,12 +535,10 @@ fn serve_upload(stream: TcpStream, peer: SocketAddr, dir: &Path, out: &Printer, 
     }
 }
 
-/// Reads the file name (one read), then streams the file; any refusal closes without bytes.
-/// A sent file ends with a half-close and a wait for the downloader's close (a failure mid-file
-/// with a reset), so a peershare downloader can tell a finished upload from a dead uploader.
-fn upload(mut stream: TcpStream, dir: &Path) -> Result<u64, UploadError> {
-    let request =
-        tcp::read_once(&mut stream, MAX_NAME_REQUEST, NAME_TIMEOUT).map_err(UploadError::NoName)?;
+/// Streams the file the request names; any refusal closes without bytes. A sent file ends with
+/// a half-close and a wait for the downloader's close (a failure mid-file with a reset), so a
+/// peershare downloader can tell a finished upload from a dead uploader.
+fn upload(stream: TcpStream, request: &[u8], dir: &Path) -> Result<u64, UploadError> {
     if trace::enabled() {
         let (local, remote) = (stream.local_addr().ok(), stream.peer_addr().ok());
         trace::message(
@@ -533,14 +546,14 @@ fn upload(mut stream: TcpStream, dir: &Path) -> Result<u64, UploadError> {
             Proto::Tcp,
             local,
             remote,
-            Body::Bytes(&request),
+            Body::Bytes(request),
             request.len(),
         );
     }
     if request.is_empty() {
         return Err(UploadError::EmptyRequest);
     }
-    let text = std::str::from_utf8(&request).map_err(|_| UploadError::NotUtf8)?;
+    let text = std::str::from_utf8(request).map_err(|_| UploadError::NotUtf8)?;
     let name = text.trim_end_matches(['\r', '\n']);
     let path = names::resolve(dir, name).map_err(|e| UploadError::BadName(name.to_string(), e))?;
     if !path.is_file() {
