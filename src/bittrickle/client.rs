@@ -618,7 +618,8 @@ mod tests {
             let (s, _) = listener.accept().unwrap();
             // A sent file waits for the downloader's close, so the uploader runs beside it.
             let d = dir.path().to_path_buf();
-            let uploader = std::thread::spawn(move || upload(s, &d));
+            let request = name.as_bytes().to_vec();
+            let uploader = std::thread::spawn(move || upload(s, &request, &d));
             let mut got = Vec::new();
             c.read_to_end(&mut got).unwrap();
             drop(c);
