@@ -615,10 +615,11 @@ mod tests {
         ] {
             let mut c = TcpStream::connect(addr).unwrap();
             c.write_all(name.as_bytes()).unwrap();
-            let (s, _) = listener.accept().unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            // The request-first listener reads the request before a worker gets the connection.
+            let request = tcp::read_once(&mut s, MAX_NAME_REQUEST, NAME_TIMEOUT).unwrap();
             // A sent file waits for the downloader's close, so the uploader runs beside it.
             let d = dir.path().to_path_buf();
-            let request = name.as_bytes().to_vec();
             let uploader = std::thread::spawn(move || upload(s, &request, &d));
             let mut got = Vec::new();
             c.read_to_end(&mut got).unwrap();
