@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 pub const MAX_PARALLEL: usize = 5;
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A failure that repeats word for word (a full disk fails every chunk alike) is shown once,
+/// then at most once per this interval with how many times it happened meanwhile.
+const REPEAT_EVERY: Duration = Duration::from_secs(30);
 
 /// Among `holders` (in the tracker's order), the one with the fewest transfers currently running
 /// from us; ties go to the first in the order rotated by `rotate` (the chunk index), so equal
@@ -91,6 +94,8 @@ pub struct DownloadSchedule {
     in_flight: HashSet<u32>,
     busy: HashMap<Holder, usize>,
     backoff: HashMap<Holder, Backoff>,
+    /// Per failure text: when it was last shown and how often it came since.
+    repeats: HashMap<String, (Instant, u32)>,
     fetched: u32,
     bytes_fetched: u64,
 }
@@ -105,6 +110,7 @@ impl DownloadSchedule {
             in_flight: HashSet::new(),
             busy: HashMap::new(),
             backoff: HashMap::new(),
+            repeats: HashMap::new(),
             fetched: 0,
             bytes_fetched: 0,
         }
@@ -206,6 +212,25 @@ impl DownloadSchedule {
         }
     }
 
+    /// Whether to show failure `text` now: `Some(times it came unshown since)` when it is new or
+    /// was last shown [`REPEAT_EVERY`] ago, `None` (counted) otherwise.
+    fn repeat(&mut self, text: &str, now: Instant) -> Option<u32> {
+        match self.repeats.get_mut(text) {
+            Some((shown, since)) if now.duration_since(*shown) < REPEAT_EVERY => {
+                *since += 1;
+                None
+            }
+            Some((shown, since)) => {
+                *shown = now;
+                Some(std::mem::take(since))
+            }
+            None => {
+                self.repeats.insert(text.to_string(), (now, 0));
+                Some(0)
+            }
+        }
+    }
+
     /// Applies one download report. Returns the chunk to announce if it landed, and the
     /// warnings to show (a refusing holder's first refusal only).
     pub fn finished(&mut self, report: Report, now: Instant) -> (Option<u32>, Vec<String>) {
@@ -219,10 +244,18 @@ impl DownloadSchedule {
                         warnings.push(w);
                     }
                 }
-                Failure::Other(text) => warnings.push(format!(
-                    "chunk {} from {}:{} failed: {text}",
-                    report.idx, h.ip, h.port
-                )),
+                Failure::Other(text) => {
+                    if let Some(more) = self.repeat(&text, now) {
+                        let again = match more {
+                            0 => String::new(),
+                            n => format!(" ({n} more like it since it was last shown)"),
+                        };
+                        warnings.push(format!(
+                            "chunk {} from {}:{} failed: {text}{again}",
+                            report.idx, h.ip, h.port
+                        ));
+                    }
+                }
             }
         }
         let Some((from, bytes)) = report.delivered else {
@@ -341,6 +374,37 @@ mod tests {
         assert!(warnings.is_empty());
         assert_eq!(s.next_starts(now).len(), 1);
         assert_eq!(s.present(), 1);
+    }
+
+    #[test]
+    fn a_failure_repeated_word_for_word_is_shown_once_then_with_a_count() {
+        let now = Instant::now();
+        let mut s = DownloadSchedule::new(3, [1, 2, 3].into());
+        let full = || Failure::Other("No space left on device (os error 28)".into());
+        let mut shown = Vec::new();
+        for (i, idx) in [1, 2, 3, 1].into_iter().enumerate() {
+            let at = now + Duration::from_secs(i as u64);
+            let (_, w) = s.finished(report(idx, 7001, &[(7001, full())], None), at);
+            shown.extend(w);
+        }
+        assert_eq!(
+            shown,
+            vec!["chunk 1 from localhost:7001 failed: No space left on device (os error 28)"]
+        );
+        let later = now + REPEAT_EVERY + Duration::from_secs(5);
+        let (_, w) = s.finished(report(2, 7001, &[(7001, full())], None), later);
+        assert_eq!(
+            w,
+            vec![
+                "chunk 2 from localhost:7001 failed: No space left on device (os error 28) \
+                 (3 more like it since it was last shown)"
+            ]
+        );
+        let (_, w) = s.finished(
+            report(3, 7001, &[(7001, Failure::Other("reset".into()))], None),
+            later,
+        );
+        assert_eq!(w, vec!["chunk 3 from localhost:7001 failed: reset"]);
     }
 
     #[test]
