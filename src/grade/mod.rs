@@ -62,7 +62,7 @@ impl fmt::Display for Abort {
             Abort::NotYet(system) => {
                 write!(
                     f,
-                    "the {system} rubric is not written yet; only p2ptracker can be graded"
+                    "the {system} rubric is not written yet; p2ptracker and fileapp can be graded"
                 )
             }
         }
