@@ -99,7 +99,7 @@ fn interactive_roles_keep_info_lines_out_of_the_terminal_by_default() {
 
 #[test]
 fn graders_whose_rubric_is_not_written_refuse_in_one_line() {
-    for system in ["bittrickle", "torrent", "xfs"] {
+    for system in ["torrent", "xfs"] {
         let out = peershare(&["grade", system, "--self"]);
         assert_eq!(out.status.code(), Some(2), "{system}");
         let err = String::from_utf8_lossy(&out.stderr);

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::grading::{failed, processes_mentioning};
 use support::BIN;
 
 const FIXTURES: &str = concat!(
@@ -96,36 +97,8 @@ impl Drop for Net {
     }
 }
 
-/// Test ids (`tracker 4`) that failed, from the text report.
-fn failed(stdout: &str) -> BTreeSet<String> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("FAIL  "))
-        .map(|l| {
-            let name = l.split_once("  ").map_or(l, |(_, n)| n);
-            name.split(':').next().unwrap_or(name).to_string()
-        })
-        .collect()
-}
-
 fn passed_count(stdout: &str) -> usize {
     stdout.lines().filter(|l| l.starts_with("PASS  ")).count()
-}
-
-/// PIDs of live processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != std::process::id())
-        .filter(|pid| {
-            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|s| !s.contains(") Z "));
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            alive && String::from_utf8_lossy(&cmd).contains(needle)
-        })
-        .collect()
 }
 
 fn fixture(case: &str) -> String {

@@ -18,6 +18,7 @@ pub mod p2ptracker;
 pub mod report;
 pub mod runner;
 pub mod torrent;
+pub mod udp;
 pub mod xfs;
 
 use self::p2ptracker::{Part, Subject};
@@ -62,7 +63,7 @@ impl fmt::Display for Abort {
             Abort::NotYet(system) => {
                 write!(
                     f,
-                    "the {system} rubric is not written yet; p2ptracker and fileapp can be graded"
+                    "the {system} rubric is not written yet; p2ptracker, fileapp and bittrickle can be graded"
                 )
             }
         }

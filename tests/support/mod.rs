@@ -272,4 +272,5 @@ impl Drop for LossyUdpProxy {
         }
     }
 }
+pub mod grading;
 pub mod netns;

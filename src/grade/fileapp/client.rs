@@ -2,7 +2,7 @@
 //! submission's client (A owns files, B requests them) against peershare's own server, with a
 //! raw observer client registered beside them to see every table the server broadcasts.
 
-use super::{check_interrupt, has_line, progress, table_keys, Raw};
+use super::{check_interrupt, has_line, progress, table_keys, Raw, Register};
 use crate::fileapp::listing;
 use crate::fileapp::wire::TableRow;
 use crate::grade::report::TestResult;

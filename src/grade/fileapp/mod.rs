@@ -33,7 +33,6 @@ mod server;
 use super::report::{Report, TestResult};
 use super::runner::{self, CommandLine};
 use super::{programs, Abort, Context, ServerClientArgs};
-use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -111,56 +110,15 @@ fn check_interrupt(cx: &Context) -> Result<(), Abort> {
     }
 }
 
-/// A raw FileApp client socket on 127.0.0.1, talking to one server.
-struct Raw {
-    socket: UdpSocket,
-    server: SocketAddr,
+use super::udp::Raw;
+
+/// FileApp's registration over a raw socket.
+trait Register {
+    fn register(&self, name: &str, tcp: u16, timeout: Duration)
+        -> (Option<String>, Option<String>);
 }
 
-impl Raw {
-    fn new(server: SocketAddr) -> std::io::Result<Raw> {
-        Ok(Raw {
-            socket: UdpSocket::bind("127.0.0.1:0")?,
-            server,
-        })
-    }
-
-    fn send(&self, bytes: &[u8]) {
-        let _ = self.socket.send_to(bytes, self.server);
-    }
-
-    /// The next datagram within `timeout`, as text.
-    fn recv(&self, timeout: Duration) -> Option<String> {
-        let end = Instant::now() + timeout;
-        let mut buf = vec![0u8; 65_536];
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            let _ = self.socket.set_read_timeout(Some(left));
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, _)) => return Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                Err(e) if crate::core::timed_out(&e) => return None,
-                Err(_) => continue,
-            }
-        }
-    }
-
-    /// Datagrams until one satisfies `want` or `timeout` passes; all of them, and whether it did.
-    fn recv_until(&self, timeout: Duration, want: impl Fn(&str) -> bool) -> (bool, Vec<String>) {
-        let end = Instant::now() + timeout;
-        let mut seen = Vec::new();
-        while let Some(d) = self.recv(end.saturating_duration_since(Instant::now())) {
-            let done = want(&d);
-            seen.push(d);
-            if done {
-                return (true, seen);
-            }
-        }
-        (false, seen)
-    }
-
+impl Register for Raw {
     /// Registers `name` (TCP port `tcp`) and ACKs the first table; the welcome and that table.
     fn register(
         &self,

@@ -1,6 +1,6 @@
 //! `registration 1`–`4`: the submission's server, driven by raw datagrams from the grader.
 
-use super::{check_interrupt, progress, start_server, table_keys, Raw};
+use super::{check_interrupt, progress, start_server, table_keys, Raw, Register};
 use crate::fileapp::wire;
 use crate::grade::report::TestResult;
 use crate::grade::runner::{self, CommandLine, Workdir};

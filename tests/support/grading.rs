@@ -1,0 +1,150 @@
+//! What the graders' tests share: running `peershare grade <system>`, reading the failed test ids
+//! from its report, finding processes a grading left behind, and the checks every two-role
+//! rubric (FileApp, BitTrickle) gets: full marks for peershare three runs in a row, each broken
+//! Python server losing exactly its test, crashing and silent submissions failing everything.
+
+use super::BIN;
+use std::collections::BTreeSet;
+use std::process::{Command, Output, Stdio};
+
+/// `peershare grade <system> <args>` from a fresh temp dir.
+pub fn grade(system: &str, args: &[&str]) -> Output {
+    let cwd = tempfile::tempdir().unwrap();
+    Command::new(BIN)
+        .args(["grade", system])
+        .args(args)
+        .current_dir(cwd.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Test ids (`tracker 4`) that failed, from the text report.
+pub fn failed(stdout: &str) -> BTreeSet<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("FAIL  "))
+        .map(|l| {
+            let name = l.split_once("  ").map_or(l, |(_, n)| n);
+            name.split(':').next().unwrap_or(name).to_string()
+        })
+        .collect()
+}
+
+/// PIDs of live processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id())
+        .filter(|pid| {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| !s.contains(") Z "));
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            alive && String::from_utf8_lossy(&cmd).contains(needle)
+        })
+        .collect()
+}
+
+/// `python3 -u <fixtures>/<script> <extra>`.
+pub fn python(fixtures: &str, script: &str, extra: &str) -> String {
+    format!("python3 -u {fixtures}/{script} {extra}")
+}
+
+/// `--self` scores `full` (e.g. `110/110`) with nothing failed, three runs in a row.
+pub fn full_marks_three_times(system: &str, full: &str) {
+    for run in 1..=3 {
+        let out = grade(system, &["--self"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "run {run}:\n{text}");
+        assert!(
+            text.contains(&format!("score: {full}")),
+            "run {run}:\n{text}"
+        );
+        assert!(failed(&text).is_empty(), "run {run}:\n{text}");
+    }
+}
+
+/// The fixture server with each switch in `cases` loses exactly that case's test, scoring
+/// `score`; with no switch it loses nothing. peershare plays the client (`client`).
+pub fn broken_servers_lose_exactly_their_tests(
+    system: &str,
+    fixtures: &str,
+    client: &str,
+    cases: &[(&str, &str)],
+    score: &str,
+) {
+    let good = grade(
+        system,
+        &[
+            "--server-cmd",
+            &python(fixtures, "server.py", ""),
+            "--client-cmd",
+            client,
+        ],
+    );
+    let text = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        failed(&text).is_empty(),
+        "the fixture server without switches:\n{text}"
+    );
+    for (flag, lost) in cases {
+        let server = python(fixtures, "server.py", flag);
+        let out = grade(system, &["--server-cmd", &server, "--client-cmd", client]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let want: BTreeSet<String> = [lost.to_string()].into();
+        assert_eq!(failed(&text), want, "{flag}:\n{text}");
+        assert!(text.contains(&format!("score: {score}")), "{flag}:\n{text}");
+    }
+}
+
+/// `crash.py` and `silent.py` as both programs: every test fails, the evidence shows the crash
+/// (`crash_words`) or the hang, the grade exits 1, and no process of theirs is left. The two
+/// gradings run at once: the silent one waits out every deadline.
+pub fn crashing_and_silent_fail_everything(
+    system: &'static str,
+    fixtures: &'static str,
+    crash_words: &'static str,
+) {
+    let runs: Vec<_> = [("crash.py", crash_words), ("silent.py", "is still running")]
+        .into_iter()
+        .map(|(script, evidence)| {
+            std::thread::spawn(move || {
+                let cmd = python(fixtures, script, "");
+                let dir = tempfile::tempdir().unwrap();
+                let results = dir.path().join("results.json");
+                let results_arg = results.to_str().unwrap();
+                let out = grade(
+                    system,
+                    &[
+                        "--server-cmd",
+                        &cmd,
+                        "--client-cmd",
+                        &cmd,
+                        "--json",
+                        results_arg,
+                    ],
+                );
+                assert_eq!(
+                    out.status.code(),
+                    Some(1),
+                    "{script}: a failing grade exits 1"
+                );
+                let json = std::fs::read_to_string(&results).unwrap();
+                assert!(json.contains("\"score\": 0"), "{script}:\n{json}");
+                assert!(json.contains(evidence), "{script}:\n{json}");
+                assert!(
+                    !json.contains("\"status\": \"passed\""),
+                    "{script}:\n{json}"
+                );
+                let left = processes_mentioning(&format!("{fixtures}/{script}"));
+                assert!(left.is_empty(), "{script}: still running {left:?}");
+            })
+        })
+        .collect();
+    for r in runs {
+        r.join().unwrap();
+    }
+}
