@@ -519,3 +519,162 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// BitTorrent (BEP 3, BEP 15)
+
+use peershare::bt::announce::{Announce, AnnounceReply, Event, PeerEntry};
+use peershare::bt::bencode::{self as benc, Owned};
+use peershare::bt::udp_tracker::{self as udpt, UdpReply, UdpRequest};
+use peershare::bt::wire as pw;
+
+fn bencode_value() -> impl Strategy<Value = Owned> {
+    let leaf = prop_oneof![
+        any::<i64>().prop_map(Owned::Int),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Owned::Bytes),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Owned::List),
+            proptest::collection::btree_map(
+                proptest::collection::vec(any::<u8>(), 0..12),
+                inner,
+                0..6
+            )
+            .prop_map(Owned::Dict),
+        ]
+    })
+}
+
+/// The owned form of a decoded value.
+fn owned(v: &benc::Value<'_>) -> Owned {
+    match v {
+        benc::Value::Int(n) => Owned::Int(*n),
+        benc::Value::Bytes(b) => Owned::Bytes(b.to_vec()),
+        benc::Value::List(items) => Owned::List(items.iter().map(owned).collect()),
+        benc::Value::Dict(entries) => Owned::Dict(
+            entries
+                .iter()
+                .map(|e| (e.key.to_vec(), owned(&e.value)))
+                .collect(),
+        ),
+    }
+}
+
+fn peer_message() -> impl Strategy<Value = pw::Message> {
+    prop_oneof![
+        Just(pw::Message::KeepAlive),
+        Just(pw::Message::Choke),
+        Just(pw::Message::Unchoke),
+        Just(pw::Message::Interested),
+        Just(pw::Message::NotInterested),
+        any::<u32>().prop_map(pw::Message::Have),
+        proptest::collection::vec(any::<u8>(), 1..64).prop_map(pw::Message::Bitfield),
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(index, begin, length)| {
+            pw::Message::Request {
+                index,
+                begin,
+                length,
+            }
+        }),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 0..200)
+        )
+            .prop_map(|(index, begin, data)| pw::Message::Piece { index, begin, data }),
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(index, begin, length)| {
+            pw::Message::Cancel {
+                index,
+                begin,
+                length,
+            }
+        }),
+        any::<u16>().prop_map(pw::Message::Port),
+    ]
+}
+
+fn announce() -> impl Strategy<Value = Announce> {
+    let event = prop_oneof![
+        Just(Event::None),
+        Just(Event::Started),
+        Just(Event::Completed),
+        Just(Event::Stopped)
+    ];
+    (
+        any::<[u8; 20]>(),
+        any::<[u8; 20]>(),
+        any::<u16>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        event,
+        0u32..200,
+    )
+        .prop_map(
+            |(info_hash, peer_id, port, uploaded, downloaded, left, event, numwant)| Announce {
+                info_hash,
+                peer_id,
+                port,
+                uploaded,
+                downloaded,
+                left,
+                event,
+                compact: true,
+                numwant,
+            },
+        )
+}
+
+fn peers() -> impl Strategy<Value = Vec<PeerEntry>> {
+    proptest::collection::vec(
+        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| PeerEntry {
+            addr: std::net::SocketAddrV4::new(ip.into(), port),
+            peer_id: None,
+        }),
+        0..20,
+    )
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn bencode_round_trips_and_decoding_accepts_only_what_encoding_writes(v in bencode_value()) {
+        let bytes = benc::encode(&v);
+        let back = benc::decode(&bytes).unwrap();
+        prop_assert_eq!(owned(&back), v);
+    }
+
+    #[test]
+    fn peer_wire_messages_round_trip(m in peer_message()) {
+        let bytes = pw::encode(&m);
+        prop_assert_eq!(u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize, bytes.len() - 4);
+        prop_assert_eq!(pw::parse(&bytes[4..]), Ok(m));
+    }
+
+    #[test]
+    fn udp_tracker_requests_and_replies_round_trip(
+        a in announce(),
+        peers in peers(),
+        tid in any::<u32>(),
+        connection_id in any::<u64>(),
+        interval in any::<u32>(),
+        seeds in any::<u32>(),
+        leechers in any::<u32>(),
+    ) {
+        for req in [
+            UdpRequest::Connect { tid },
+            UdpRequest::Announce { connection_id, tid, announce: a.clone() },
+        ] {
+            prop_assert_eq!(udpt::parse_request(&udpt::encode_request(&req)), Ok(req));
+        }
+        let reply = AnnounceReply { interval, complete: seeds, incomplete: leechers, peers };
+        for r in [
+            UdpReply::Connect { tid, connection_id },
+            UdpReply::Announce { tid, reply },
+        ] {
+            prop_assert_eq!(udpt::parse_reply(&udpt::encode_reply(&r)), Ok(r));
+        }
+    }
+}
