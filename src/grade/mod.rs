@@ -42,6 +42,69 @@ pub struct Context {
     pub progress: bool,
 }
 
+impl Context {
+    /// A `grading: …` progress line on stderr, when progress lines were asked for.
+    pub fn say(&self, what: &str) {
+        if self.progress {
+            eprintln!("grading: {what}");
+        }
+    }
+
+    /// `Err(Abort::Interrupted)` once Ctrl-C has reached the grader.
+    pub fn check_interrupt(&self) -> Result<(), Abort> {
+        if self.shutdown.is_triggered() {
+            Err(Abort::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The programs of a server-and-clients system (FileApp, BitTrickle); either may be absent.
+#[derive(Debug, Clone)]
+pub struct ServerClient {
+    pub server: Option<CommandLine>,
+    pub client: Option<CommandLine>,
+}
+
+/// The server and client `a` describes: `files` are the submission's file names (lower case),
+/// `own` what `--self` runs.
+pub fn server_client(
+    a: &ServerClientArgs,
+    exe: &Path,
+    files: [&str; 2],
+    own: [&[&str]; 2],
+) -> Result<ServerClient, String> {
+    let p = programs(
+        &a.submission,
+        a.common.self_test,
+        [
+            ("--server-cmd", &a.server_cmd, files[0]),
+            ("--client-cmd", &a.client_cmd, files[1]),
+        ],
+        own,
+        exe,
+    )?;
+    Ok(ServerClient {
+        server: p.first,
+        client: p.second,
+    })
+}
+
+/// The tests of a role whose program was not given: failed, saying so.
+pub fn not_given(ids: &[&str], role: &str) -> Vec<report::TestResult> {
+    ids.iter()
+        .map(|id| {
+            report::TestResult::new(
+                id,
+                10.0,
+                false,
+                vec![format!("no {role} program was given")],
+            )
+        })
+        .collect()
+}
+
 /// Why grading stopped before a score.
 #[derive(Debug)]
 pub enum Abort {

@@ -1,7 +1,7 @@
 //! `get 1`, `xit 1`, `concurrency 1` and the client half of `heartbeat 1`: two copies of the
 //! submission's client (hans publishes, yoda downloads) against peershare's own server.
 
-use super::{check_interrupt, progress, start_server, Half, Part};
+use super::{start_server, Half, Part};
 use crate::grade::report::TestResult;
 use crate::grade::runner::{self, CommandLine, Proc, Workdir};
 use crate::grade::udp::Raw;
@@ -49,7 +49,7 @@ fn login(
         .wait_for(0, cx.timeouts.secs(8.0), &cx.shutdown, |t| {
             t.contains(COMMANDS)
         });
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     if ok {
         return Ok(Ok(p));
     }
@@ -82,7 +82,7 @@ fn typed(who: &str, line: &str, out: &str) -> Vec<String> {
 }
 
 pub fn part(command: &CommandLine, cx: &Context) -> Result<Part, Abort> {
-    progress(cx, "BitTrickle client");
+    cx.say("BitTrickle client");
     let server_dir = Workdir::new("bittrickle-peershare-server")?;
     let port = runner::free_port()?;
     let own = CommandLine {

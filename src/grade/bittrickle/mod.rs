@@ -25,7 +25,7 @@ mod server;
 
 use super::report::{Report, TestResult};
 use super::runner::{self, CommandLine};
-use super::{programs, Abort, Context, ServerClientArgs};
+use super::{Abort, Context, ServerClientArgs};
 use std::path::Path;
 use std::time::Instant;
 
@@ -33,28 +33,16 @@ use std::time::Instant;
 pub const CREDENTIALS: &str = "hans falcon*solo\nyoda wise@!man\nleia $blasterpistol$\n";
 
 /// What is being graded: the two programs (either may be absent; its tests then fail saying so).
-#[derive(Debug, Clone)]
-pub struct Subject {
-    pub server: Option<CommandLine>,
-    pub client: Option<CommandLine>,
-}
+pub type Subject = super::ServerClient;
 
 /// The subject the arguments describe, or the usage error.
 pub fn subject(a: &ServerClientArgs, exe: &Path) -> Result<Subject, String> {
-    let p = programs(
-        &a.submission,
-        a.common.self_test,
-        [
-            ("--server-cmd", &a.server_cmd, "server.py"),
-            ("--client-cmd", &a.client_cmd, "client.py"),
-        ],
-        [&["bittrickle", "server"], &["bittrickle", "client"]],
+    super::server_client(
+        a,
         exe,
-    )?;
-    Ok(Subject {
-        server: p.first,
-        client: p.second,
-    })
+        ["server.py", "client.py"],
+        [&["bittrickle", "server"], &["bittrickle", "client"]],
+    )
 }
 
 /// One side's half of `heartbeat 1`: whether it held, and its evidence.
@@ -79,7 +67,7 @@ pub fn grade(subject: &Subject, cx: &Context) -> Result<Report, Abort> {
             halves.push(half);
         }
         None => {
-            report.tests.extend(not_given(server::IDS, "server"));
+            report.tests.extend(super::not_given(server::IDS, "server"));
             halves.push((false, vec!["no server program was given".into()]));
         }
     }
@@ -91,7 +79,7 @@ pub fn grade(subject: &Subject, cx: &Context) -> Result<Report, Abort> {
             halves.push(half);
         }
         None => {
-            report.tests.extend(not_given(client::IDS, "client"));
+            report.tests.extend(super::not_given(client::IDS, "client"));
             halves.push((false, vec!["no client program was given".into()]));
         }
     }
@@ -102,33 +90,6 @@ pub fn grade(subject: &Subject, cx: &Context) -> Result<Report, Abort> {
         .insert(2, TestResult::new(HEARTBEAT, 10.0, passed, evidence));
     report.elapsed = start.elapsed();
     Ok(report)
-}
-
-fn not_given(ids: &[&str], role: &str) -> Vec<TestResult> {
-    ids.iter()
-        .map(|id| {
-            TestResult::new(
-                id,
-                10.0,
-                false,
-                vec![format!("no {role} program was given")],
-            )
-        })
-        .collect()
-}
-
-fn progress(cx: &Context, what: &str) {
-    if cx.progress {
-        eprintln!("grading: {what}");
-    }
-}
-
-fn check_interrupt(cx: &Context) -> Result<(), Abort> {
-    if cx.shutdown.is_triggered() {
-        Err(Abort::Interrupted)
-    } else {
-        Ok(())
-    }
 }
 
 /// Starts a server program on `port` in `dir` (with `credentials.txt` written there); ready
@@ -149,7 +110,7 @@ fn start_server(
     runner::wait_until(cx.timeouts.secs(1.0), &shutdown, || {
         out.text().contains(&banner) || p.exited().is_some()
     });
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     // Some servers print the banner just before they bind.
     cx.shutdown.sleep(cx.timeouts.secs(0.3));
     if p.exited().is_some() {

@@ -1,7 +1,7 @@
 //! `auth 1`, `auth 2`, the server half of `heartbeat 1`, `lap 1`, `pub 1`, `lpf 1`, `sch 1`,
 //! `unp 1`: raw datagrams to the submission's server, replies compared byte for byte.
 
-use super::{check_interrupt, progress, start_server, Half, Part};
+use super::{start_server, Half, Part};
 use crate::grade::report::TestResult;
 use crate::grade::runner::{self, CommandLine, Workdir};
 use crate::grade::udp::Raw;
@@ -95,7 +95,7 @@ impl Drop for Beats {
 
 /// The server tests and the server half of `heartbeat 1`.
 pub fn part(command: &CommandLine, cx: &Context) -> Result<Part, Abort> {
-    progress(cx, "BitTrickle server");
+    cx.say("BitTrickle server");
     let dir = Workdir::new("bittrickle-server")?;
     let port = runner::free_port()?;
     let mut server = match start_server("server", command, port, &dir.path, cx)? {
@@ -147,7 +147,7 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Part, Abort> {
         lap_alone,
         ask(&hans, "lap hans", "1 active peer(s):\nyoda", wait),
     ];
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     let first = ask(
         &hans,
         "pub hans a.txt",
@@ -214,7 +214,7 @@ fn expiry(hans: &Raw, at: SocketAddr, cx: &Context) -> Result<Half, Abort> {
     let before = hans.ask("lap hans", wait);
     cx.shutdown
         .sleep(cx.timeouts.secs(4.5).max(Duration::from_millis(4500)));
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     let after = hans.ask("lap hans", wait);
     let listed = |r: &Option<String>| {
         r.as_deref()

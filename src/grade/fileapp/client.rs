@@ -2,7 +2,7 @@
 //! submission's client (A owns files, B requests them) against peershare's own server, with a
 //! raw observer client registered beside them to see every table the server broadcasts.
 
-use super::{check_interrupt, has_line, progress, table_keys, Raw, Register};
+use super::{has_line, table_keys, Raw, Register};
 use crate::fileapp::listing;
 use crate::fileapp::wire::TableRow;
 use crate::grade::report::TestResult;
@@ -58,7 +58,7 @@ impl Client {
             .wait_for(0, cx.timeouts.secs(8.0), &cx.shutdown, |t| {
                 has_line(t, ">>> [Client table updated.]")
             });
-        check_interrupt(cx)?;
+        cx.check_interrupt()?;
         if !ready {
             let mut e = vec![format!(
                 "client {name} did not print `>>> [Client table updated.]` after registering"
@@ -104,7 +104,7 @@ struct World {
 }
 
 pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abort> {
-    progress(cx, "FileApp client");
+    cx.say("FileApp client");
     let mut w = match setup(command, cx)? {
         Ok(w) => w,
         Err(e) => {
@@ -117,7 +117,7 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abor
     let offer1 = offer_1(&mut w, cx);
     let list1 = list_1(&mut w, cx);
     let transfer1 = transfer_1(&mut w, cx);
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     let transfer2 = transfer_2(&mut w, cx);
     let offer2 = offer_2(&mut w, cx);
     let dereg1 = dereg_1(&mut w, cx);

@@ -30,35 +30,23 @@
 mod client;
 mod server;
 
-use super::report::{Report, TestResult};
+use super::report::Report;
 use super::runner::{self, CommandLine};
-use super::{programs, Abort, Context, ServerClientArgs};
+use super::{Abort, Context, ServerClientArgs};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// What is being graded: the two programs (either may be absent; its tests then fail saying so).
-#[derive(Debug, Clone)]
-pub struct Subject {
-    pub server: Option<CommandLine>,
-    pub client: Option<CommandLine>,
-}
+pub type Subject = super::ServerClient;
 
 /// The subject the arguments describe, or the usage error.
 pub fn subject(a: &ServerClientArgs, exe: &Path) -> Result<Subject, String> {
-    let p = programs(
-        &a.submission,
-        a.common.self_test,
-        [
-            ("--server-cmd", &a.server_cmd, "fileapp.py"),
-            ("--client-cmd", &a.client_cmd, "fileapp.py"),
-        ],
-        [&["fileapp"], &["fileapp"]],
+    super::server_client(
+        a,
         exe,
-    )?;
-    Ok(Subject {
-        server: p.first,
-        client: p.second,
-    })
+        ["fileapp.py", "fileapp.py"],
+        [&["fileapp"], &["fileapp"]],
+    )
 }
 
 /// Runs the rubric: the server tests, then the client tests.
@@ -70,44 +58,17 @@ pub fn grade(subject: &Subject, cx: &Context) -> Result<Report, Abort> {
             report.notes.push(format!("server: {s}"));
             report.tests.extend(server::part(s, cx)?);
         }
-        None => report.tests.extend(not_given(server::IDS, "server")),
+        None => report.tests.extend(super::not_given(server::IDS, "server")),
     }
     match &subject.client {
         Some(c) => {
             report.notes.push(format!("client: {c}"));
             report.tests.extend(client::part(c, cx)?);
         }
-        None => report.tests.extend(not_given(client::IDS, "client")),
+        None => report.tests.extend(super::not_given(client::IDS, "client")),
     }
     report.elapsed = start.elapsed();
     Ok(report)
-}
-
-fn not_given(ids: &[&str], role: &str) -> Vec<TestResult> {
-    ids.iter()
-        .map(|id| {
-            TestResult::new(
-                id,
-                10.0,
-                false,
-                vec![format!("no {role} program was given")],
-            )
-        })
-        .collect()
-}
-
-fn progress(cx: &Context, what: &str) {
-    if cx.progress {
-        eprintln!("grading: {what}");
-    }
-}
-
-fn check_interrupt(cx: &Context) -> Result<(), Abort> {
-    if cx.shutdown.is_triggered() {
-        Err(Abort::Interrupted)
-    } else {
-        Ok(())
-    }
 }
 
 use super::udp::Raw;
@@ -171,7 +132,7 @@ fn start_server(
     runner::wait_until(cx.timeouts.secs(5.0), &shutdown, || {
         out.text().contains(&echo) || p.exited().is_some()
     });
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     cx.shutdown.sleep(cx.timeouts.secs(0.5));
     if p.exited().is_some() {
         return Ok(Err(p.evidence()));

@@ -1,6 +1,6 @@
 //! `registration 1`–`4`: the submission's server, driven by raw datagrams from the grader.
 
-use super::{check_interrupt, progress, start_server, table_keys, Raw, Register};
+use super::{start_server, table_keys, Raw, Register};
 use crate::fileapp::wire;
 use crate::grade::report::TestResult;
 use crate::grade::runner::{self, CommandLine, Workdir};
@@ -17,7 +17,7 @@ pub const IDS: &[&str] = &[
 
 /// The four server tests against one server process.
 pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abort> {
-    progress(cx, "FileApp server");
+    cx.say("FileApp server");
     let dir = Workdir::new("fileapp-server")?;
     let port = runner::free_port()?;
     let mut server = match start_server(command, port, &dir.path, cx)? {
@@ -35,10 +35,10 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abor
     let wait = cx.timeouts.secs(2.0);
     let alice = Raw::new(at)?;
     let mut out = vec![registration_1(&alice, wait)];
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     out.push(registration_2(at, wait)?);
     out.push(registration_3(&alice, at, wait)?);
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     out.push(registration_4(at, cx)?);
     for t in out.iter_mut().filter(|t| !t.passed) {
         t.evidence.extend(server.evidence());

@@ -156,20 +156,6 @@ pub fn grade(subject: &Subject, part: Part, cx: &Context) -> Result<Report, Abor
     Ok(report)
 }
 
-fn progress(cx: &Context, what: &str) {
-    if cx.progress {
-        eprintln!("grading: {what}");
-    }
-}
-
-fn check_interrupt(cx: &Context) -> Result<(), Abort> {
-    if cx.shutdown.is_triggered() {
-        Err(Abort::Interrupted)
-    } else {
-        Ok(())
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Layouts: random chunk files and local_chunks.txt per client folder.
 
@@ -285,7 +271,7 @@ fn start_tracker(
     let up = runner::wait_until(limit, &cx.shutdown, || {
         runner::listening_on(SPEC_PORT) || p.exited().is_some()
     });
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     if up && p.exited().is_none() {
         return Ok(Ok(p));
     }
@@ -375,13 +361,13 @@ const STARTUP_SECS: f64 = 15.0;
 
 fn tracker_part(cmd: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abort> {
     let mut out = Vec::new();
-    progress(cx, "tracker 1 (three peershare clients)");
+    cx.say("tracker 1 (three peershare clients)");
     out.push(tracker_1(cmd, cx)?);
-    progress(cx, "tracker 2 (one holder)");
+    cx.say("tracker 2 (one holder)");
     out.push(tracker_holders(cmd, cx, "tracker 2", 1)?);
-    progress(cx, "tracker 3 (two holders)");
+    cx.say("tracker 3 (two holders)");
     out.push(tracker_holders(cmd, cx, "tracker 3", 2)?);
-    progress(cx, "tracker 4 (unknown chunk)");
+    cx.say("tracker 4 (unknown chunk)");
     out.push(tracker_4(cmd, cx)?);
     Ok(out)
 }
@@ -425,7 +411,7 @@ fn tracker_1(cmd: &CommandLine, cx: &Context) -> Result<TestResult, Abort> {
     let done = runner::wait_until(limit, &cx.shutdown, || {
         folders.iter().all(|f| present(f, &chunks).len() == 3) || tracker.exited().is_some()
     });
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     let mut ev = vec![format!(
         "three peershare clients (g1 holds 1, g2 holds 2, g3 holds 3 of 3 chunks) connected at once and each needs the other two"
     )];
@@ -516,7 +502,7 @@ fn tracker_holders(
     let mut ok = false;
     let mut problem = None;
     for attempt in 0..3 {
-        check_interrupt(cx)?;
+        cx.check_interrupt()?;
         if attempt > 0 {
             cx.shutdown.sleep(PACE);
         }
@@ -651,7 +637,7 @@ fn tracker_4(cmd: &CommandLine, cx: &Context) -> Result<TestResult, Abort> {
             tx.push(format!("wanted exactly {:?}", wire::encode_unknown("42")));
         }
     }
-    check_interrupt(cx)?;
+    cx.check_interrupt()?;
     if ok {
         let want = LogLine::Unknown {
             entity: "P2PTracker".into(),
@@ -899,7 +885,7 @@ fn run_client(cmd: &CommandLine, layout: ClientLayout, cx: &Context) -> Result<C
 fn client_part(cmd: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abort> {
     let mut runs = Vec::new();
     for layout in client_layouts() {
-        progress(cx, &format!("client {}", layout.label));
+        cx.say(&format!("client {}", layout.label));
         runs.push(run_client(cmd, layout, cx)?);
     }
     Ok(vec![
@@ -1420,7 +1406,7 @@ fn system_part(
     cx: &Context,
 ) -> Result<Vec<TestResult>, Abort> {
     let mut out = Vec::new();
-    progress(cx, "system: spec layout c1{1,2} c2{3,4} c3{5,1}");
+    cx.say("system: spec layout c1{1,2} c2{3,4} c3{5,1}");
     let cyclic = run_system(
         tracker_cmd,
         client_cmd,
@@ -1449,7 +1435,7 @@ fn system_part(
             cyclic.evidence("not every client got every chunk"),
         )
     });
-    progress(cx, "system: small chunks, c1 seeds 6 chunks to c2..c4");
+    cx.say("system: small chunks, c1 seeds 6 chunks to c2..c4");
     let small = run_system(
         tracker_cmd,
         client_cmd,
@@ -1476,7 +1462,7 @@ fn system_part(
             small.evidence("not every client got every chunk"),
         )
     });
-    progress(cx, "system: 3 MB chunks");
+    cx.say("system: 3 MB chunks");
     let large = run_system(
         tracker_cmd,
         client_cmd,
@@ -1496,7 +1482,7 @@ fn system_part(
             large.evidence("not every client got every chunk"),
         )
     });
-    progress(cx, "system: late joiners");
+    cx.say("system: late joiners");
     let late = run_system(
         tracker_cmd,
         client_cmd,
