@@ -165,9 +165,11 @@ pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Opt
     };
     let why = r.read_loop(&mut stream);
     log::info!("closed {addr}: {why}");
-    let _ = stream.shutdown(NetShutdown::Both);
+    // Forget the link before the peer sees the close: a peer that reconnects at once (same
+    // peer id) must not be refused as "already connected".
     let fetching: Vec<usize> = r.fetches.iter().map(|f| f.index).collect();
     e.remove_link(conn, r.bits.as_ref(), &fetching);
+    let _ = stream.shutdown(NetShutdown::Both);
     drop(r);
     let _ = writer.join();
 }
