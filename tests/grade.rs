@@ -10,92 +10,16 @@ mod support;
 
 use peershare::core::pyjson::{self, Json};
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::grading::{failed, processes_mentioning};
+use support::grading::{failed, processes_mentioning, Net};
 use support::BIN;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/grade/p2ptracker"
 );
-
-/// A private view of 127.0.0.1:5100: a network namespace (root) or a lock held on a file.
-struct Net {
-    ns: Option<String>,
-    _lock: Option<File>,
-}
-
-impl Net {
-    fn new() -> Net {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "psgt-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-        if root
-            && Command::new("ip")
-                .args(["netns", "add", &name])
-                .status()
-                .is_ok_and(|s| s.success())
-        {
-            let up = Command::new("ip")
-                .args(["-n", &name, "link", "set", "lo", "up"])
-                .status()
-                .unwrap();
-            assert!(up.success());
-            return Net {
-                ns: Some(name),
-                _lock: None,
-            };
-        }
-        let lock = File::create("/tmp/peershare-grade-port-5100.lock").unwrap();
-        lock.lock().unwrap();
-        Net {
-            ns: None,
-            _lock: Some(lock),
-        }
-    }
-
-    fn command(&self, program: &str) -> Command {
-        match &self.ns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, program]);
-                c
-            }
-            None => Command::new(program),
-        }
-    }
-
-    fn grade(&self, args: &[&str]) -> Output {
-        let cwd = tempfile::tempdir().unwrap();
-        self.command(BIN)
-            .args(["grade", "p2ptracker"])
-            .args(args)
-            .current_dir(cwd.path())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        if let Some(ns) = &self.ns {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
 
 fn passed_count(stdout: &str) -> usize {
     stdout.lines().filter(|l| l.starts_with("PASS  ")).count()
@@ -209,9 +133,9 @@ fn reference_submission_scores_100_and_each_broken_fixture_loses_exactly_its_tes
             .iter()
             .map(|(case, part, _, _)| {
                 s.spawn(move || {
-                    let net = Net::new();
+                    let net = Net::new(5100);
                     let start = Instant::now();
-                    let out = net.grade(&[&fixture(case), "--part", part]);
+                    let out = net.grade("p2ptracker", &[&fixture(case), "--part", part]);
                     (out, start.elapsed())
                 })
             })
@@ -269,10 +193,13 @@ fn json_tests(json: &Json) -> Vec<(String, String, String, String)> {
 fn peershare_scores_100_three_runs_in_a_row_and_json_matches_the_schema() {
     let mut seen = Vec::new();
     for run in 0..3 {
-        let net = Net::new();
+        let net = Net::new(5100);
         let dir = tempfile::tempdir().unwrap();
         let json_path = dir.path().join("results.json");
-        let out = net.grade(&["--self", "--json", json_path.to_str().unwrap()]);
+        let out = net.grade(
+            "p2ptracker",
+            &["--self", "--json", json_path.to_str().unwrap()],
+        );
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_eq!(
             out.status.code(),
@@ -367,7 +294,7 @@ fn usage_errors_exit_2_with_one_error_line() {
 
 #[test]
 fn port_5100_held_by_another_program_is_a_usage_error_naming_it() {
-    let net = Net::new();
+    let net = Net::new(5100);
     let mut holder = net
         .command("python3")
         .args([
@@ -384,7 +311,10 @@ fn port_5100_held_by_another_program_is_a_usage_error_naming_it() {
     )
     .unwrap();
     assert_eq!(line.trim(), "up");
-    let out = net.grade(&["--self", "--part", "tracker", "--timeout-scale", "0.5"]);
+    let out = net.grade(
+        "p2ptracker",
+        &["--self", "--part", "tracker", "--timeout-scale", "0.5"],
+    );
     let _ = holder.kill();
     let _ = holder.wait();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -397,7 +327,7 @@ fn port_5100_held_by_another_program_is_a_usage_error_naming_it() {
 
 #[test]
 fn ctrl_c_on_the_grader_ends_every_program_it_started() {
-    let net = Net::new();
+    let net = Net::new(5100);
     let case = fixture("client_serve_after_done");
     let mut grader = net
         .command(BIN)
@@ -437,7 +367,7 @@ fn ctrl_c_on_the_grader_ends_every_program_it_started() {
 
 #[test]
 fn batch_grades_every_submission_into_csv_and_json() {
-    let _net = Net::new(); // without root: the batch shares 5100, so take our turn
+    let _net = Net::new(5100); // without root: the batch shares 5100, so take our turn
     let class = tempfile::tempdir().unwrap();
     for (name, case) in [("ann", "good"), ("bob", "tracker_silent_unknown")] {
         let dir = class.path().join(name);
@@ -490,7 +420,7 @@ fn batch_grades_every_submission_into_csv_and_json() {
 
 #[test]
 fn gradescope_run_autograder_writes_results_json_under_the_autograder_root() {
-    let net = Net::new();
+    let net = Net::new(5100);
     let root = tempfile::tempdir().unwrap();
     let sub = root.path().join("submission");
     std::fs::create_dir_all(&sub).unwrap();
