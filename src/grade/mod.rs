@@ -126,7 +126,7 @@ impl fmt::Display for Abort {
             Abort::NotYet(system) => {
                 write!(
                     f,
-                    "the {system} rubric is not written yet; p2ptracker, fileapp and bittrickle can be graded"
+                    "the {system} rubric is not written yet; p2ptracker, fileapp, bittrickle and torrent can be graded"
                 )
             }
         }

@@ -415,10 +415,33 @@ pub fn listening_on(port: u16) -> bool {
     })
 }
 
-/// Who listens on `port`, as `ss -ltnp` tells it (`python3 pid 1234`), if anyone can tell.
+/// Whether a UDP socket is bound to `port` in this network namespace (`/proc/net/udp{,6}`).
+pub fn udp_bound(port: u16) -> bool {
+    let want = format!(":{port:04X}");
+    ["/proc/net/udp", "/proc/net/udp6"].iter().any(|file| {
+        std::fs::read_to_string(file).is_ok_and(|text| {
+            text.lines().skip(1).any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|a| a.ends_with(&want))
+            })
+        })
+    })
+}
+
+/// Who listens on TCP `port`, as `ss -ltnp` tells it (`python3 pid 1234`), if anyone can tell.
 pub fn port_holder(port: u16) -> Option<String> {
+    holder(port, "-Hltnp")
+}
+
+/// Who holds UDP `port`, as `ss -lunp` tells it.
+pub fn udp_port_holder(port: u16) -> Option<String> {
+    holder(port, "-Hlunp")
+}
+
+fn holder(port: u16, ss_flags: &str) -> Option<String> {
     let out = Command::new("ss")
-        .args(["-Hltnp", &format!("sport = :{port}")])
+        .args([ss_flags, &format!("sport = :{port}")])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
@@ -443,7 +466,7 @@ pub fn port_holder(port: u16) -> Option<String> {
     })
 }
 
-/// Why port 5100 could not be had.
+/// Why a port the spec fixes could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortBusy {
     pub port: u16,
@@ -463,17 +486,36 @@ impl fmt::Display for PortBusy {
     }
 }
 
-/// Waits until nothing listens on `port`, up to `timeout`.
+/// Waits until nothing listens on TCP `port`, up to `timeout`.
 pub fn wait_port_free(port: u16, timeout: Duration, shutdown: &Shutdown) -> Result<(), PortBusy> {
+    wait_free(port, timeout, shutdown, listening_on, port_holder)
+}
+
+/// Waits until no socket holds UDP `port`, up to `timeout`.
+pub fn wait_udp_port_free(
+    port: u16,
+    timeout: Duration,
+    shutdown: &Shutdown,
+) -> Result<(), PortBusy> {
+    wait_free(port, timeout, shutdown, udp_bound, udp_port_holder)
+}
+
+fn wait_free(
+    port: u16,
+    timeout: Duration,
+    shutdown: &Shutdown,
+    taken: fn(u16) -> bool,
+    holder: fn(u16) -> Option<String>,
+) -> Result<(), PortBusy> {
     let end = Instant::now() + timeout;
     loop {
-        if !listening_on(port) {
+        if !taken(port) {
             return Ok(());
         }
         if Instant::now() >= end || shutdown.sleep(POLL) {
             return Err(PortBusy {
                 port,
-                holder: port_holder(port),
+                holder: holder(port),
             });
         }
     }

@@ -12,8 +12,13 @@ pub struct Raw {
 
 impl Raw {
     pub fn new(server: SocketAddr) -> io::Result<Raw> {
+        Raw::bound(SocketAddr::from(([127, 0, 0, 1], 0)), server)
+    }
+
+    /// A probe on a given local address: the grader playing a server whose port the spec fixes.
+    pub fn bound(local: SocketAddr, server: SocketAddr) -> io::Result<Raw> {
         Ok(Raw {
-            socket: UdpSocket::bind("127.0.0.1:0")?,
+            socket: UdpSocket::bind(local)?,
             server,
         })
     }
@@ -24,6 +29,12 @@ impl Raw {
 
     /// The next datagram within `timeout`, as text.
     pub fn recv(&self, timeout: Duration) -> Option<String> {
+        self.recv_from(timeout)
+            .map(|(d, _)| String::from_utf8_lossy(&d).into_owned())
+    }
+
+    /// The next datagram within `timeout`, as bytes, with its sender.
+    pub fn recv_from(&self, timeout: Duration) -> Option<(Vec<u8>, SocketAddr)> {
         let end = Instant::now() + timeout;
         let mut buf = vec![0u8; 65_536];
         loop {
@@ -33,11 +44,21 @@ impl Raw {
             }
             let _ = self.socket.set_read_timeout(Some(left));
             match self.socket.recv_from(&mut buf) {
-                Ok((n, _)) => return Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                Ok((n, from)) => return Some((buf[..n].to_vec(), from)),
                 Err(e) if crate::core::timed_out(&e) => return None,
                 Err(_) => continue,
             }
         }
+    }
+
+    /// Sends `bytes` to `to` rather than to the server.
+    pub fn send_to(&self, bytes: &[u8], to: SocketAddr) {
+        let _ = self.socket.send_to(bytes, to);
+    }
+
+    /// Where this socket is bound (what the server sees as the sender).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
     }
 
     /// Sends `request` and returns the first reply within `timeout`.

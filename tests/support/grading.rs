@@ -110,45 +110,54 @@ pub fn crashing_and_silent_fail_everything(
     fixtures: &'static str,
     crash_words: &'static str,
 ) {
-    let runs: Vec<_> = [("crash.py", crash_words), ("silent.py", "is still running")]
-        .into_iter()
-        .map(|(script, evidence)| {
-            std::thread::spawn(move || {
-                let cmd = python(fixtures, script, "");
-                let dir = tempfile::tempdir().unwrap();
-                let results = dir.path().join("results.json");
-                let results_arg = results.to_str().unwrap();
-                let out = grade(
-                    system,
-                    &[
-                        "--server-cmd",
-                        &cmd,
-                        "--client-cmd",
-                        &cmd,
-                        "--json",
-                        results_arg,
-                    ],
-                );
-                assert_eq!(
-                    out.status.code(),
-                    Some(1),
-                    "{script}: a failing grade exits 1"
-                );
-                let json = std::fs::read_to_string(&results).unwrap();
-                assert!(json.contains("\"score\": 0"), "{script}:\n{json}");
-                assert!(json.contains(evidence), "{script}:\n{json}");
-                assert!(
-                    !json.contains("\"status\": \"passed\""),
-                    "{script}:\n{json}"
-                );
-                let left = processes_mentioning(&format!("{fixtures}/{script}"));
-                assert!(left.is_empty(), "{script}: still running {left:?}");
+    crashing_and_silent_fail_everything_via(
+        fixtures,
+        crash_words,
+        ["--server-cmd", "--client-cmd"],
+        |args| grade(system, args),
+    );
+}
+
+/// As [`crashing_and_silent_fail_everything`], with the programs' flags (`--tracker-cmd`,
+/// `--node-cmd`) and how to run a grading (e.g. in a [`Net`]) given.
+pub fn crashing_and_silent_fail_everything_via(
+    fixtures: &'static str,
+    crash_words: &'static str,
+    flags: [&'static str; 2],
+    run: impl Fn(&[&str]) -> Output + Sync,
+) {
+    std::thread::scope(|s| {
+        let runs: Vec<_> = [("crash.py", crash_words), ("silent.py", "is still running")]
+            .into_iter()
+            .map(|(script, evidence)| {
+                let run = &run;
+                s.spawn(move || {
+                    let cmd = python(fixtures, script, "");
+                    let dir = tempfile::tempdir().unwrap();
+                    let results = dir.path().join("results.json");
+                    let results_arg = results.to_str().unwrap();
+                    let out = run(&[flags[0], &cmd, flags[1], &cmd, "--json", results_arg]);
+                    assert_eq!(
+                        out.status.code(),
+                        Some(1),
+                        "{script}: a failing grade exits 1"
+                    );
+                    let json = std::fs::read_to_string(&results).unwrap();
+                    assert!(json.contains("\"score\": 0"), "{script}:\n{json}");
+                    assert!(json.contains(evidence), "{script}:\n{json}");
+                    assert!(
+                        !json.contains("\"status\": \"passed\""),
+                        "{script}:\n{json}"
+                    );
+                    let left = processes_mentioning(&format!("{fixtures}/{script}"));
+                    assert!(left.is_empty(), "{script}: still running {left:?}");
+                })
             })
-        })
-        .collect();
-    for r in runs {
-        r.join().unwrap();
-    }
+            .collect();
+        for r in runs {
+            r.join().unwrap();
+        }
+    });
 }
 
 /// A private view of a port the spec fixes (5100, 12345, 5025): a network namespace of its own
