@@ -183,12 +183,7 @@ fn read_reply(stream: &mut TcpStream, shutdown: &Shutdown) -> io::Result<Vec<u8>
     let deadline = Instant::now() + REPLY_TIMEOUT;
     loop {
         match tcp::read_once(stream, wire::MAX_REPLY, REPLY_SLICE) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if crate::core::timed_out(&e) => {
                 if shutdown.is_triggered() {
                     return Err(io::Error::new(io::ErrorKind::Interrupted, "shutting down"));
                 }

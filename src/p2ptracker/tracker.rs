@@ -198,12 +198,7 @@ fn serve_client(
                 return Ok(());
             }
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if crate::core::timed_out(&e) => {
                 // No more bytes within the read timeout: a tail carried over from a full read
                 // was a whole message (the client is waiting for its answer).
                 flush_carry(&mut carry, &mut stream, state, log)?;

@@ -158,14 +158,7 @@ fn serve_tracker_conn(
         let n = match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
+            Err(e) if crate::core::timed_out(&e) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
@@ -272,11 +265,7 @@ fn wait_for_close(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
         match stream.read(&mut buf) {
             Ok(0) => return Some(start.elapsed()),
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if crate::core::timed_out(&e) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // A reset is the client closing too.
             Err(_) => return Some(start.elapsed()),
