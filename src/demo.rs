@@ -94,7 +94,15 @@ impl fmt::Display for SwarmError {
     }
 }
 
-impl std::error::Error for SwarmError {}
+impl std::error::Error for SwarmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SwarmError::Io(e) => Some(e),
+            SwarmError::Client(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<io::Error> for SwarmError {
     fn from(e: io::Error) -> Self {

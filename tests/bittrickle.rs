@@ -148,6 +148,21 @@ fn logged_in(dir: &Path, server_port: u16, user: &str, password: &str) -> Proc {
     c
 }
 
+/// hans, logged in (see [`logged_in`]).
+fn hans(dir: &Path, server_port: u16) -> Proc {
+    logged_in(dir, server_port, "hans", "falcon*solo")
+}
+
+/// yoda, logged in (see [`logged_in`]).
+fn yoda(dir: &Path, server_port: u16) -> Proc {
+    logged_in(dir, server_port, "yoda", "wise@!man")
+}
+
+/// `N` fresh temp dirs: one for the server, one per client.
+fn temp_dirs<const N: usize>() -> [tempfile::TempDir; N] {
+    std::array::from_fn(|_| tempfile::tempdir().unwrap())
+}
+
 /// Types `line` and waits for `needle` in what stdout prints after it and for the next prompt;
 /// returns the new output without that prompt.
 fn command(p: &mut Proc, line: &str, needle: &str) -> String {
@@ -274,11 +289,7 @@ fn usage_errors_exit_2_with_one_error_line() {
 
 #[test]
 fn server_and_client_bound_to_given_ips_answer_there_and_get_names_the_client_ip() {
-    let (sd, ad, bd) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
+    let [sd, ad, bd] = temp_dirs();
     write_creds(sd.path());
     let s = Proc::start(
         sd.path(),
@@ -1060,7 +1071,7 @@ fn client_refuses_empty_or_spaced_credentials_locally() {
 fn client_usage_errors_and_unknown_command_are_exact() {
     let dir = tempfile::tempdir().unwrap();
     let (_s, port) = server_proc(dir.path(), &[]);
-    let mut c = logged_in(dir.path(), port, "hans", "falcon*solo");
+    let mut c = hans(dir.path(), port);
     for (line, want) in [
         ("lap x", "Error, usage: lap"),
         ("lpf x", "Error, usage: lpf"),
@@ -1085,19 +1096,14 @@ fn client_usage_errors_and_unknown_command_are_exact() {
 
 #[test]
 fn get_downloads_identical_bytes_text_and_binary_into_cwd() {
-    let (sd, ad, bd, cd) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
+    let [sd, ad, bd, cd] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
     let text = b"A long time ago in a galaxy far, far away....\n".repeat(50);
     let binary = pseudo_random(5 * 1024 * 1024, 42);
     std::fs::write(ad.path().join("story.txt"), &text).unwrap();
     std::fs::write(ad.path().join("blob.bin"), &binary).unwrap();
-    let mut a = logged_in(ad.path(), port, "hans", "falcon*solo");
-    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let mut a = hans(ad.path(), port);
+    let mut b = yoda(bd.path(), port);
     let mut c = logged_in(cd.path(), port, "leia", "$blasterpistol$");
     assert_eq!(
         command(&mut a, "pub story.txt", "\n"),
@@ -1142,16 +1148,12 @@ fn get_downloads_identical_bytes_text_and_binary_into_cwd() {
 
 #[test]
 fn get_refuses_when_file_already_in_cwd() {
-    let (sd, ad, bd) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
+    let [sd, ad, bd] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
     std::fs::write(ad.path().join("a.txt"), b"new").unwrap();
     std::fs::write(bd.path().join("a.txt"), b"old").unwrap();
-    let mut a = logged_in(ad.path(), port, "hans", "falcon*solo");
-    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let mut a = hans(ad.path(), port);
+    let mut b = yoda(bd.path(), port);
     command(&mut a, "pub a.txt", "published successfully.");
     assert_eq!(
         command(&mut b, "get a.txt", "\n"),
@@ -1166,16 +1168,12 @@ fn get_refuses_when_file_already_in_cwd() {
 
 #[test]
 fn downloader_treats_zero_bytes_or_error_text_as_failure_and_keeps_no_file() {
-    let (sd, ad, bd) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
+    let [sd, ad, bd] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
     std::fs::write(ad.path().join("empty.txt"), b"").unwrap();
     std::fs::write(ad.path().join("gone.txt"), b"soon gone").unwrap();
-    let mut a = logged_in(ad.path(), port, "hans", "falcon*solo");
-    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let mut a = hans(ad.path(), port);
+    let mut b = yoda(bd.path(), port);
     let aport = upload_port(&a);
     command(&mut a, "pub empty.txt", "published successfully.");
     command(&mut a, "pub gone.txt", "published successfully.");
@@ -1224,9 +1222,9 @@ fn downloader_treats_zero_bytes_or_error_text_as_failure_and_keeps_no_file() {
 
 #[test]
 fn downloader_reports_an_uploader_dying_mid_file_and_keeps_no_file() {
-    let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let [sd, bd] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
-    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let mut b = yoda(bd.path(), port);
     let fake = TcpListener::bind("127.0.0.1:0").unwrap();
     let fport = fake.local_addr().unwrap().port();
     let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
@@ -1256,9 +1254,9 @@ fn downloader_reports_an_uploader_dying_mid_file_and_keeps_no_file() {
 
 #[test]
 fn a_publisher_that_dies_mid_file_with_an_orderly_close_leaves_no_file() {
-    let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let [sd, bd] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
-    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let mut b = yoda(bd.path(), port);
     let fake = TcpListener::bind("127.0.0.1:0").unwrap();
     let fport = fake.local_addr().unwrap().port();
     let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
@@ -1289,9 +1287,9 @@ fn a_publisher_that_dies_mid_file_with_an_orderly_close_leaves_no_file() {
 
 #[test]
 fn downloader_gets_a_failure_when_the_publisher_is_gone() {
-    let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let [sd, bd] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
-    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let mut b = yoda(bd.path(), port);
     // A publisher whose TCP port has nobody listening (it went away after logging in).
     let dead_port = support::free_tcp_port();
     let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));
@@ -1309,11 +1307,11 @@ fn downloader_gets_a_failure_when_the_publisher_is_gone() {
 
 #[test]
 fn five_concurrent_downloads_from_one_uploader_succeed() {
-    let (sd, ad) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let [sd, ad] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
     let data = pseudo_random(1024 * 1024, 9);
     std::fs::write(ad.path().join("f.bin"), &data).unwrap();
-    let a = logged_in(ad.path(), port, "hans", "falcon*solo");
+    let a = hans(ad.path(), port);
     let up = upload_port(&a);
     // Five connections that have not named a file yet hold no upload worker (request-first):
     // a sixth that names its file is served at once, not after they give up.
@@ -1364,10 +1362,10 @@ fn five_concurrent_downloads_from_one_uploader_succeed() {
 
 #[test]
 fn uploader_missing_file_closes_without_bytes_and_keeps_serving() {
-    let (sd, ad) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let [sd, ad] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
     std::fs::write(ad.path().join("here.txt"), b"here\n").unwrap();
-    let a = logged_in(ad.path(), port, "hans", "falcon*solo");
+    let a = hans(ad.path(), port);
     let up = upload_port(&a);
     for _ in 0..7 {
         assert!(raw_fetch(up, b"missing.txt").is_empty());
@@ -1383,12 +1381,12 @@ fn uploader_missing_file_closes_without_bytes_and_keeps_serving() {
 
 #[test]
 fn uploader_refuses_path_traversal_names() {
-    let (sd, root) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let [sd, root] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
     let shared = root.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::write(root.path().join("secret.txt"), b"secret").unwrap();
-    let a = logged_in(&shared, port, "hans", "falcon*solo");
+    let a = hans(&shared, port);
     let up = upload_port(&a);
     let abs = root.path().join("secret.txt");
     for name in [
@@ -1418,7 +1416,7 @@ fn xit_and_eof_print_shutdown_lines_in_order_and_exit_0() {
     let tail = "\n\nGraceful shutdown initiated...\nHeartbeat thread terminated.\n\
                 ⚡ TCP download listener terminated ⚡\nClient shutdown complete.\n";
 
-    let mut a = logged_in(dir.path(), port, "hans", "falcon*solo");
+    let mut a = hans(dir.path(), port);
     a.type_line("xit");
     assert_eq!(a.wait_exit(10), Some(0));
     let out = a.wait_stdout("Client shutdown complete.\n", 5);
@@ -1427,7 +1425,7 @@ fn xit_and_eof_print_shutdown_lines_in_order_and_exit_0() {
         "{out}"
     );
 
-    let mut b = logged_in(dir.path(), port, "yoda", "wise@!man");
+    let mut b = yoda(dir.path(), port);
     b.close_stdin();
     assert_eq!(b.wait_exit(10), Some(0));
     let out = b.wait_stdout("Client shutdown complete.\n", 5);
@@ -1467,7 +1465,7 @@ fn xit_and_eof_print_shutdown_lines_in_order_and_exit_0() {
 
 #[test]
 fn after_a_server_restart_the_client_logs_in_again_publishes_again_and_says_so() {
-    let (sd, ad) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let [sd, ad] = temp_dirs();
     let (mut s, port) = server_proc(sd.path(), &[]);
     std::fs::write(ad.path().join("a.txt"), b"a").unwrap();
     let mut a = client(
@@ -1506,8 +1504,8 @@ fn after_a_server_restart_the_client_logs_in_again_publishes_again_and_says_so()
 fn xit_stops_heartbeats_so_server_marks_user_inactive() {
     let dir = tempfile::tempdir().unwrap();
     let (s, port) = server_proc(dir.path(), &["--inactivity-ms", "1000"]);
-    let mut a = logged_in(dir.path(), port, "hans", "falcon*solo");
-    let mut b = logged_in(dir.path(), port, "yoda", "wise@!man");
+    let mut a = hans(dir.path(), port);
+    let mut b = yoda(dir.path(), port);
     // Heartbeats (every 200 ms) keep hans listed well past the 1 s timeout.
     for _ in 0..5 {
         assert_eq!(
@@ -1524,16 +1522,12 @@ fn xit_stops_heartbeats_so_server_marks_user_inactive() {
 
 #[test]
 fn uploader_killed_mid_file_ends_the_transfer_and_its_files_become_unavailable() {
-    let (sd, ad, bd) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
+    let [sd, ad, bd] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &["--inactivity-ms", "1000"]);
     let size = 32 * 1024 * 1024;
     std::fs::write(ad.path().join("big.bin"), pseudo_random(size, 5)).unwrap();
-    let mut a = logged_in(ad.path(), port, "hans", "falcon*solo");
-    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let mut a = hans(ad.path(), port);
+    let mut b = yoda(bd.path(), port);
     command(&mut a, "pub big.bin", "published successfully.");
     // A slow reader keeps the upload mid-file, then the uploader is killed.
     let mut s = TcpStream::connect(("127.0.0.1", upload_port(&a))).unwrap();
@@ -1569,9 +1563,9 @@ fn uploader_killed_mid_file_ends_the_transfer_and_its_files_become_unavailable()
 
 #[test]
 fn ctrl_c_during_a_stalled_get_removes_the_part_and_exits_0() {
-    let (sd, bd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let [sd, bd] = temp_dirs();
     let (_s, port) = server_proc(sd.path(), &[]);
-    let mut b = logged_in(bd.path(), port, "yoda", "wise@!man");
+    let mut b = yoda(bd.path(), port);
     let fake = TcpListener::bind("127.0.0.1:0").unwrap();
     let fport = fake.local_addr().unwrap().port();
     let luke = Peer::new(SocketAddr::from(([127, 0, 0, 1], port)));

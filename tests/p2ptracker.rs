@@ -128,6 +128,14 @@ fn assert_complete(folder: &Path, total: u32, size: fn(u32) -> usize) {
     assert!(part_files(folder).is_empty(), "{:?}", part_files(folder));
 }
 
+/// Runs client `c1` on `folder` until it exits by itself with every chunk
+/// (`--exit-when-complete`) within `secs`; the ended process (for its output) and its port.
+fn run_to_completion(cwd: &Path, folder: &Path, tracker: u16, secs: u64) -> (Proc, u16) {
+    let (mut c, own) = start_client(cwd, folder, "c1", tracker, 0, &["--exit-when-complete"]);
+    assert_eq!(c.wait_exit(secs), Some(0));
+    (c, own)
+}
+
 fn all_present(total: u32) -> String {
     format!("all {total} chunks present in")
 }
@@ -1061,15 +1069,7 @@ fn client_polls_unknown_chunks_until_they_appear() {
         _ => Answer::Reply(format!("GET_CHUNK_FROM,{i},localhost,{pp}\n")),
     });
     let (tmp, folder) = client_dir(2, &[1]);
-    let (mut c, _) = start_client(
-        tmp.path(),
-        &folder,
-        "c1",
-        ft.port,
-        0,
-        &["--exit-when-complete"],
-    );
-    assert_eq!(c.wait_exit(20), Some(0));
+    let (_, _) = run_to_completion(tmp.path(), &folder, ft.port, 20);
     assert_complete(&folder, 2, default_size);
     let asks: Vec<Instant> = ft
         .msgs()
@@ -1124,15 +1124,7 @@ fn client_runs_at_most_five_downloads_and_spreads_them_over_holders() {
         }
     });
     let (tmp, folder) = client_dir(11, &[1]);
-    let (mut c, _) = start_client(
-        tmp.path(),
-        &folder,
-        "c1",
-        ft.port,
-        0,
-        &["--exit-when-complete"],
-    );
-    assert_eq!(c.wait_exit(30), Some(0));
+    let (_, _) = run_to_completion(tmp.path(), &folder, ft.port, 30);
     assert_complete(&folder, 11, default_size);
     assert_eq!(total.max(), 5, "downloads at once");
     let (n1, n2) = (p1.requests().len(), p2.requests().len());
@@ -1184,15 +1176,7 @@ fn client_starts_the_chunk_with_fewest_holders_first_when_slots_free_up() {
         }
     });
     let (tmp, folder) = client_dir(14, &[1]);
-    let (mut c, _) = start_client(
-        tmp.path(),
-        &folder,
-        "c1",
-        ft.port,
-        0,
-        &["--exit-when-complete"],
-    );
-    assert_eq!(c.wait_exit(30), Some(0));
+    let (_, _) = run_to_completion(tmp.path(), &folder, ft.port, 30);
     assert_complete(&folder, 14, default_size);
     let log = std::fs::read_to_string(tmp.path().join("logs.log")).unwrap();
     let order: Vec<u32> = log
@@ -1233,15 +1217,7 @@ fn client_rewrites_local_chunks_atomically_before_lastchunk_and_resumes_after_re
     c.kill();
     // Run 2: resumes, asking only for 3 and 4.
     let ft2 = FakeTracker::start(move |i, _| holders(i, &[pp]));
-    let (mut c, _) = start_client(
-        tmp.path(),
-        &folder,
-        "c1",
-        ft2.port,
-        0,
-        &["--exit-when-complete"],
-    );
-    assert_eq!(c.wait_exit(20), Some(0));
+    let (_, _) = run_to_completion(tmp.path(), &folder, ft2.port, 20);
     assert_eq!(ft2.wheres(), vec![3, 4]);
     let text = std::fs::read_to_string(&list).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -1265,15 +1241,7 @@ fn client_rewrites_local_chunks_atomically_before_lastchunk_and_resumes_after_re
     );
     // Run 3: with the full list it asks for nothing.
     let ft3 = FakeTracker::start(|i, _| unknown(i));
-    let (mut c, own) = start_client(
-        tmp.path(),
-        &folder,
-        "c1",
-        ft3.port,
-        0,
-        &["--exit-when-complete"],
-    );
-    assert_eq!(c.wait_exit(20), Some(0));
+    let (_, own) = run_to_completion(tmp.path(), &folder, ft3.port, 20);
     ft3.wait_count(&lc(4, own), 1, 5);
     assert!(ft3.wheres().is_empty(), "{:?}", ft3.texts());
     assert_eq!(peer.requests().len(), 3);
@@ -1334,15 +1302,7 @@ fn client_treats_empty_or_chunk_not_found_payload_as_failure() {
         (3, _) => holders(3, &[pg, pn]),
         _ => unknown(i),
     });
-    let (mut c, own) = start_client(
-        tmp.path(),
-        &folder,
-        "c1",
-        ft.port,
-        0,
-        &["--exit-when-complete"],
-    );
-    assert_eq!(c.wait_exit(20), Some(0));
+    let (_, own) = run_to_completion(tmp.path(), &folder, ft.port, 20);
     assert_complete(&folder, 3, default_size);
     assert_eq!(*clean_at_retry.lock().unwrap(), Some(true));
     // The refusing holders were asked, and their payloads were not announced as chunks.
@@ -1369,15 +1329,7 @@ fn client_fetches_from_the_next_holder_after_a_peer_resets_mid_chunk() {
     let ft = FakeTracker::start(move |i, _| holders(i, &[pr, pg]));
     let tmp = tempfile::tempdir().unwrap();
     let folder = make_folder(tmp.path(), "c", 2, &[1], size);
-    let (mut c, _) = start_client(
-        tmp.path(),
-        &folder,
-        "c1",
-        ft.port,
-        0,
-        &["--exit-when-complete"],
-    );
-    assert_eq!(c.wait_exit(20), Some(0));
+    let (c, _) = run_to_completion(tmp.path(), &folder, ft.port, 20);
     assert_eq!(reset.conns(), 1, "the resetting holder was not tried first");
     assert_eq!(good.requests(), vec!["REQUEST_CHUNK,2"]);
     assert_eq!(ft.count("WHERE_CHUNK,2"), 1);
@@ -1550,15 +1502,7 @@ fn client_logs_local_chunks_where_chunk_and_request_chunk_exactly() {
     let pp = peer.port;
     let ft = FakeTracker::start(move |i, _| holders(i, &[pp]));
     let (tmp, folder) = client_dir(2, &[1]);
-    let (mut c, own) = start_client(
-        tmp.path(),
-        &folder,
-        "c1",
-        ft.port,
-        0,
-        &["--exit-when-complete"],
-    );
-    assert_eq!(c.wait_exit(20), Some(0));
+    let (_, own) = run_to_completion(tmp.path(), &folder, ft.port, 20);
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("logs.log")).unwrap(),
         format!(

@@ -431,6 +431,15 @@ impl fmt::Display for DownloadError {
     }
 }
 
+impl std::error::Error for DownloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DownloadError::Io(e) => Some(e),
+            DownloadError::Transfer(e) => Some(e),
+        }
+    }
+}
+
 /// Connects to the publisher, sends the bare name, and lands the stream as `dest` via `.part`.
 fn download(
     file: &str,
@@ -509,6 +518,15 @@ impl fmt::Display for UploadError {
             UploadError::BadName(name, e) => write!(f, "'{name}' is not a valid file name: {e}"),
             UploadError::Missing(name) => write!(f, "File '{name}' not found"),
             UploadError::Send(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for UploadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UploadError::Send(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -45,7 +45,14 @@ impl fmt::Display for CredentialsError {
     }
 }
 
-impl std::error::Error for CredentialsError {}
+impl std::error::Error for CredentialsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CredentialsError::Unreadable(_, e) => Some(e),
+            CredentialsError::Missing(_) => None,
+        }
+    }
+}
 
 impl Credentials {
     /// Parses the file's text; returns the good pairs and the lines that were skipped.

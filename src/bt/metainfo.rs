@@ -89,7 +89,15 @@ impl fmt::Display for MetainfoError {
     }
 }
 
-impl std::error::Error for MetainfoError {}
+impl std::error::Error for MetainfoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MetainfoError::Io(e) => Some(e),
+            MetainfoError::Bencode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<io::Error> for MetainfoError {
     fn from(e: io::Error) -> Self {

@@ -1,33 +1,12 @@
 //! Splitting sizes and files into byte ranges, and putting them back together.
 //!
-//! Two shapes occur: "S/N per peer" (a file divided over N owners, the last range taking the
-//! remainder) and "fixed-size pieces" (P2PTracker++ chunk files). Both are plain ranges here;
-//! the systems decide what travels.
+//! Fixed-size pieces (P2PTracker++ chunk files) as plain ranges; the systems decide what
+//! travels. (BitTorrent-Python's S/N split rounds as Python does and lives in `torrent`.)
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-/// `size` split into `n` contiguous ranges of `size / n` bytes, the last taking the remainder.
-/// `n == 0` gives no ranges; a zero size gives `n` empty ranges.
-pub fn split_even(size: u64, n: usize) -> Vec<Range<u64>> {
-    if n == 0 {
-        return Vec::new();
-    }
-    let step = size / n as u64;
-    (0..n as u64)
-        .map(|i| {
-            let start = i * step;
-            let end = if i + 1 == n as u64 {
-                size
-            } else {
-                start + step
-            };
-            start..end
-        })
-        .collect()
-}
 
 /// `size` cut into pieces of `piece` bytes (the last may be shorter). A zero size gives none.
 pub fn fixed_pieces(size: u64, piece: u64) -> Vec<Range<u64>> {
@@ -80,14 +59,6 @@ pub fn reassemble(parts: &[PathBuf], dest: &Path) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn even_split_gives_the_remainder_to_the_last_range() {
-        assert_eq!(split_even(10, 3), vec![0..3, 3..6, 6..10]);
-        assert_eq!(split_even(2, 3), vec![0..0, 0..0, 0..2]);
-        assert_eq!(split_even(0, 2), vec![0..0, 0..0]);
-        assert!(split_even(5, 0).is_empty());
-    }
 
     #[test]
     fn fixed_pieces_cover_the_size_exactly() {

@@ -113,7 +113,14 @@ impl fmt::Display for RpcError {
     }
 }
 
-impl std::error::Error for RpcError {}
+impl std::error::Error for RpcError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RpcError::Io(e) => Some(e),
+            RpcError::NoReply | RpcError::Closed => None,
+        }
+    }
+}
 
 type Matcher = Box<dyn Fn(&Datagram) -> bool + Send>;
 

@@ -157,26 +157,68 @@ pub fn render_csv(rows: &[Row]) -> String {
     out
 }
 
+/// The submission folders inside `dir`, sorted, or why there are none.
+fn submissions(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read --batch {}: {e}", dir.display()))?;
+    let mut subs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    subs.sort();
+    if subs.is_empty() {
+        return Err(format!(
+            "--batch {} holds no submission folders",
+            dir.display()
+        ));
+    }
+    Ok(subs)
+}
+
+/// Grades `subs` on `jobs` named worker threads (joined by the scope), each taking the next
+/// submission until none is left or Ctrl-C came; the rows in the order they finished.
+fn grade_all(
+    subs: Vec<PathBuf>,
+    jobs: usize,
+    grade: impl Fn(usize, &Path) -> Row + Sync,
+    shutdown: &Shutdown,
+) -> Vec<Row> {
+    let queue = Mutex::new(subs.into_iter().enumerate().collect::<Vec<_>>());
+    let rows = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for w in 0..jobs {
+            let (queue, rows, grade) = (&queue, &rows, &grade);
+            let spawned = std::thread::Builder::new()
+                .name(format!("grade-batch-{w}"))
+                .spawn_scoped(s, move || loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.pop());
+                    let Some((k, sub)) = next else { break };
+                    if shutdown.is_triggered() {
+                        break;
+                    }
+                    let row = grade(k, &sub);
+                    eprintln!("graded {}: {}", row.name, row.score);
+                    if let Ok(mut r) = rows.lock() {
+                        r.push(row);
+                    }
+                });
+            if let Err(e) = spawned {
+                eprintln!("warning: cannot start a batch worker: {e}");
+            }
+        }
+    });
+    rows.into_inner().unwrap_or_default()
+}
+
 pub fn run(a: &P2pArgs, dir: &Path, exe: &Path, shutdown: &Shutdown) -> ExitCode {
-    let mut subs: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect(),
-        Err(e) => {
-            eprintln!("error: cannot read --batch {}: {e}", dir.display());
+    let subs = match submissions(dir) {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("error: {why}");
             return ExitCode::from(2);
         }
     };
-    subs.sort();
-    if subs.is_empty() {
-        eprintln!(
-            "error: --batch {} holds no submission folders",
-            dir.display()
-        );
-        return ExitCode::from(2);
-    }
     let out_dir = a
         .csv
         .as_ref()
@@ -192,31 +234,13 @@ pub fn run(a: &P2pArgs, dir: &Path, exe: &Path, shutdown: &Shutdown) -> ExitCode
         }
     };
     let jobs = if isolated { a.jobs as usize } else { 1 };
-    let queue = Mutex::new(subs.into_iter().enumerate().collect::<Vec<_>>());
-    let rows = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for w in 0..jobs {
-            let (queue, rows, out_dir) = (&queue, &rows, &out_dir);
-            let spawned = std::thread::Builder::new()
-                .name(format!("grade-batch-{w}"))
-                .spawn_scoped(s, move || loop {
-                    let next = queue.lock().ok().and_then(|mut q| q.pop());
-                    let Some((k, sub)) = next else { break };
-                    if shutdown.is_triggered() {
-                        break;
-                    }
-                    let row = grade_one(a, &sub, k, exe, out_dir, isolated, shutdown);
-                    eprintln!("graded {}: {}", row.name, row.score);
-                    if let Ok(mut r) = rows.lock() {
-                        r.push(row);
-                    }
-                });
-            if let Err(e) = spawned {
-                eprintln!("warning: cannot start a batch worker: {e}");
-            }
-        }
-    });
-    let mut rows = rows.into_inner().unwrap_or_default();
+    let rows = grade_all(
+        subs,
+        jobs,
+        |k, sub| grade_one(a, sub, k, exe, &out_dir, isolated, shutdown),
+        shutdown,
+    );
+    let mut rows = rows;
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     let csv = render_csv(&rows);
     print!("{csv}");
@@ -231,6 +255,22 @@ pub fn run(a: &P2pArgs, dir: &Path, exe: &Path, shutdown: &Shutdown) -> ExitCode
         return ExitCode::from(130);
     }
     ExitCode::SUCCESS
+}
+
+/// `peershare grade p2ptracker SUB --json JSON` with the batch's scale and part.
+fn grader_command(a: &P2pArgs, exe: &Path, sub: &Path, json: &Path) -> CommandLine {
+    CommandLine {
+        program: exe.as_os_str().to_owned(),
+        args: vec![],
+    }
+    .with(&["grade", "p2ptracker"])
+    .with(&[sub.as_os_str(), "--json".as_ref(), json.as_os_str()])
+    .with(&[
+        "--timeout-scale".to_string(),
+        a.timeout_scale.to_string(),
+        "--part".to_string(),
+        format!("{:?}", a.part).to_lowercase(),
+    ])
 }
 
 fn grade_one(
@@ -248,18 +288,7 @@ fn grade_one(
         .unwrap_or_else(|| format!("submission-{k}"));
     let json = out_dir.join(format!("{name}.results.json"));
     let _ = std::fs::remove_file(&json);
-    let mut cmd = CommandLine {
-        program: exe.as_os_str().to_owned(),
-        args: vec![],
-    }
-    .with(&["grade", "p2ptracker"])
-    .with(&[sub.as_os_str(), "--json".as_ref(), json.as_os_str()])
-    .with(&[
-        "--timeout-scale".to_string(),
-        a.timeout_scale.to_string(),
-        "--part".to_string(),
-        format!("{:?}", a.part).to_lowercase(),
-    ]);
+    let mut cmd = grader_command(a, exe, sub, &json);
     let failed = |note: String| Row {
         name: name.clone(),
         score: 0.0,

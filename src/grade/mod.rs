@@ -133,6 +133,15 @@ impl fmt::Display for Abort {
     }
 }
 
+impl std::error::Error for Abort {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Abort::Setup(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl From<io::Error> for Abort {
     fn from(e: io::Error) -> Abort {
         Abort::Setup(e)

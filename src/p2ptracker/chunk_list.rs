@@ -64,7 +64,14 @@ impl fmt::Display for ListError {
     }
 }
 
-impl std::error::Error for ListError {}
+impl std::error::Error for ListError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ListError::Read(e) => Some(e),
+            ListError::NoLastChunk | ListError::BadLastChunk { .. } => None,
+        }
+    }
+}
 
 /// Parses the text of a list.
 pub fn parse(text: &str) -> Result<ChunkList, ListError> {

@@ -106,7 +106,13 @@ impl fmt::Display for RequestError {
     }
 }
 
-impl std::error::Error for RequestError {}
+impl std::error::Error for RequestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RequestError::Connect(e) | RequestError::Exchange(e) => Some(e),
+        }
+    }
+}
 
 /// One request on its own connection: connect, write `message` in one write, read the reply.
 pub fn request(

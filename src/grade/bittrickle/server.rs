@@ -113,87 +113,14 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Part, Abort> {
     let at = SocketAddr::from(([127, 0, 0, 1], port));
     let wait = cx.timeouts.secs(2.0);
     let (hans, yoda) = (Arc::new(Raw::new(at)?), Arc::new(Raw::new(at)?));
-    let other = Raw::new(at)?;
-    let auth1a = [
-        ask(
-            &hans,
-            "login hans wrong 5000",
-            "Authentication failed: Incorrect password. Please try again ❌.",
-            wait,
-        ),
-        ask(
-            &hans,
-            "login nobody x 5000",
-            "Authentication failed: Unknown username ❌.",
-            wait,
-        ),
-    ];
-    let auth2 = [ask(
-        &hans,
-        "login hans falcon*solo 5001",
-        "Welcome to BitTrickle!",
-        wait,
-    )];
-    let _beats = Beats::start(vec![(hans.clone(), "hans"), (yoda.clone(), "yoda")])?;
-    let auth1b = ask(
-        &other,
-        "login hans falcon*solo 5002",
-        "Authentication failed: User is already active ❌.",
-        wait,
-    );
-    let lap_alone = ask(&hans, "lap hans", "No active peers available ❌.", wait);
-    let _ = yoda.ask("login yoda wise@!man 5003", wait);
-    let lap = [
-        lap_alone,
-        ask(&hans, "lap hans", "1 active peer(s):\nyoda", wait),
-    ];
+    let logins = logins(&hans, &yoda, at, wait)?;
     cx.check_interrupt()?;
-    let first = ask(
-        &hans,
-        "pub hans a.txt",
-        "File 'a.txt' published successfully.",
-        wait,
-    );
-    // Another request between the two, so the repeat cannot be taken for a retransmission (a
-    // server may answer a resent request as it answered the first).
-    let _ = hans.ask("lap hans", wait);
-    let again = ask(
-        &hans,
-        "pub hans a.txt",
-        "File 'a.txt' is already published by you.",
-        wait,
-    );
-    let publish = [first, again];
-    let lpf = [
-        ask(&yoda, "lpf yoda", "No files published ❌.", wait),
-        ask(&hans, "lpf hans", "1 file(s) published:\na.txt", wait),
-    ];
-    let sch = [
-        ask(&yoda, "sch yoda a.t", "1 file(s) found:\na.txt", wait),
-        ask(&hans, "sch hans a", "No files found ❌.", wait),
-        ask(&yoda, "sch yoda zzz", "No files found ❌.", wait),
-    ];
-    let unp = [
-        ask(
-            &yoda,
-            "unp yoda a.txt",
-            "File 'a.txt' unpublication failed. File doesn't exist or is already unpublished ❌.",
-            wait,
-        ),
-        ask(
-            &hans,
-            "unp hans a.txt",
-            "File 'a.txt' unpublished successfully.",
-            wait,
-        ),
-    ];
+    let [publish, lpf, sch, unp] = file_commands(&hans, &yoda, wait);
     let half = expiry(&hans, at, cx)?;
-    let mut auth1 = auth1a.into_iter().collect::<Vec<_>>();
-    auth1.push(auth1b);
     let mut tests = vec![
-        result(IDS[0], &auth1),
-        result(IDS[1], &auth2),
-        result(IDS[2], &lap),
+        result(IDS[0], &logins.auth1),
+        result(IDS[1], &logins.auth2),
+        result(IDS[2], &logins.lap),
         result(IDS[3], &publish),
         result(IDS[4], &lpf),
         result(IDS[5], &sch),
@@ -204,6 +131,109 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Part, Abort> {
     }
     server.kill();
     Ok((tests, half))
+}
+
+/// The exchanges of `auth 1`, `auth 2` and `lap 1`, and the heartbeats that keep hans and
+/// yoda active until this is dropped.
+struct Logins {
+    auth1: Vec<Exchange>,
+    auth2: Vec<Exchange>,
+    lap: Vec<Exchange>,
+    _beats: Beats,
+}
+
+/// `auth 1`, `auth 2` and `lap 1`: the refused logins, hans's welcome, another address taking
+/// hans's name while he heartbeats, and lap before and after yoda logs in.
+fn logins(
+    hans: &Arc<Raw>,
+    yoda: &Arc<Raw>,
+    at: SocketAddr,
+    wait: Duration,
+) -> Result<Logins, Abort> {
+    let other = Raw::new(at)?;
+    let mut auth1 = vec![
+        ask(
+            hans,
+            "login hans wrong 5000",
+            "Authentication failed: Incorrect password. Please try again ❌.",
+            wait,
+        ),
+        ask(
+            hans,
+            "login nobody x 5000",
+            "Authentication failed: Unknown username ❌.",
+            wait,
+        ),
+    ];
+    let auth2 = vec![ask(
+        hans,
+        "login hans falcon*solo 5001",
+        "Welcome to BitTrickle!",
+        wait,
+    )];
+    let beats = Beats::start(vec![(hans.clone(), "hans"), (yoda.clone(), "yoda")])?;
+    auth1.push(ask(
+        &other,
+        "login hans falcon*solo 5002",
+        "Authentication failed: User is already active ❌.",
+        wait,
+    ));
+    let lap_alone = ask(hans, "lap hans", "No active peers available ❌.", wait);
+    let _ = yoda.ask("login yoda wise@!man 5003", wait);
+    let lap = vec![
+        lap_alone,
+        ask(hans, "lap hans", "1 active peer(s):\nyoda", wait),
+    ];
+    Ok(Logins {
+        auth1,
+        auth2,
+        lap,
+        _beats: beats,
+    })
+}
+
+/// `pub 1`, `lpf 1`, `sch 1`, `unp 1`: hans publishes a.txt (twice), both list and search, and
+/// both try to unpublish it.
+fn file_commands(hans: &Raw, yoda: &Raw, wait: Duration) -> [Vec<Exchange>; 4] {
+    let first = ask(
+        hans,
+        "pub hans a.txt",
+        "File 'a.txt' published successfully.",
+        wait,
+    );
+    // Another request between the two, so the repeat cannot be taken for a retransmission (a
+    // server may answer a resent request as it answered the first).
+    let _ = hans.ask("lap hans", wait);
+    let again = ask(
+        hans,
+        "pub hans a.txt",
+        "File 'a.txt' is already published by you.",
+        wait,
+    );
+    let lpf = vec![
+        ask(yoda, "lpf yoda", "No files published ❌.", wait),
+        ask(hans, "lpf hans", "1 file(s) published:\na.txt", wait),
+    ];
+    let sch = vec![
+        ask(yoda, "sch yoda a.t", "1 file(s) found:\na.txt", wait),
+        ask(hans, "sch hans a", "No files found ❌.", wait),
+        ask(yoda, "sch yoda zzz", "No files found ❌.", wait),
+    ];
+    let unp = vec![
+        ask(
+            yoda,
+            "unp yoda a.txt",
+            "File 'a.txt' unpublication failed. File doesn't exist or is already unpublished ❌.",
+            wait,
+        ),
+        ask(
+            hans,
+            "unp hans a.txt",
+            "File 'a.txt' unpublished successfully.",
+            wait,
+        ),
+    ];
+    [vec![first, again], lpf, sch, unp]
 }
 
 /// `leia` logs in and stays silent while hans heartbeats: listed at once, gone after 4.5 s.

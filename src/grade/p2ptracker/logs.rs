@@ -87,67 +87,76 @@ pub fn parse_line(line: &str) -> Parsed {
         return Parsed::Malformed("does not start with the entity name".into());
     }
     let entity = entity.to_string();
-    let keyword = message.split(',').next().unwrap_or("");
+    match message.split(',').next().unwrap_or("") {
+        "LOCAL_CHUNKS" | "WHERE_CHUNK" => request_line(entity, message),
+        "REQUEST_CHUNK" => request_chunk_line(entity, message),
+        "GET_CHUNK_FROM" | "CHUNK_LOCATION_UNKNOWN" => reply_line(entity, message),
+        other => Parsed::Malformed(format!("{other:?} is not one of the five messages")),
+    }
+}
+
+/// `LOCAL_CHUNKS,…` or `WHERE_CHUNK,…` after the entity.
+fn request_line(entity: String, message: &str) -> Parsed {
+    let bad = Parsed::Malformed;
+    match wire::parse_request(message.as_bytes()) {
+        Ok(Request::LocalChunks { idx, holder }) if holder.ip == "localhost" => {
+            Parsed::Line(LogLine::LocalChunks {
+                entity,
+                idx,
+                port: holder.port,
+            })
+        }
+        Ok(Request::LocalChunks { holder, .. }) => {
+            bad(format!("gives ip {:?}, not localhost", holder.ip))
+        }
+        Ok(Request::WhereChunk { idx }) => Parsed::Line(LogLine::WhereChunk { entity, idx }),
+        Ok(Request::WhereChunkInvalid { text }) => bad(format!("{text:?} is not a chunk index")),
+        Err(e) => bad(e.to_string()),
+    }
+}
+
+/// `REQUEST_CHUNK,<idx>,localhost,<port>` after the entity (the peer it asked).
+fn request_chunk_line(entity: String, message: &str) -> Parsed {
+    let bad = Parsed::Malformed;
+    let f: Vec<&str> = message.split(',').collect();
+    if f.len() != 4 {
+        return bad(format!("REQUEST_CHUNK has {} fields, wants 4", f.len()));
+    }
+    let Some(idx) = wire::parse_request_chunk(format!("{},{}", f[0], f[1]).as_bytes()) else {
+        return bad(format!("{:?} is not a chunk index", f[1]));
+    };
+    if f[2] != "localhost" {
+        return bad(format!("gives ip {:?}, not localhost", f[2]));
+    }
+    match wire::parse_port(f[3]) {
+        Some(port) => Parsed::Line(LogLine::RequestChunk { entity, idx, port }),
+        None => bad(format!("{:?} is not a port", f[3])),
+    }
+}
+
+/// `GET_CHUNK_FROM,…` or `CHUNK_LOCATION_UNKNOWN,…` after the entity.
+fn reply_line(entity: String, message: &str) -> Parsed {
+    let bad = |why: &str| Parsed::Malformed(why.into());
     let idx_field = message.split(',').nth(1).unwrap_or("");
-    let bad = |why: String| Parsed::Malformed(why);
-    match keyword {
-        "LOCAL_CHUNKS" | "WHERE_CHUNK" => match wire::parse_request(message.as_bytes()) {
-            Ok(Request::LocalChunks { idx, holder }) if holder.ip == "localhost" => {
-                Parsed::Line(LogLine::LocalChunks {
+    let Some(idx) = wire::parse_idx(idx_field) else {
+        return Parsed::Malformed(format!("{idx_field:?} is not a chunk index"));
+    };
+    let pairs = message.split(',').count().saturating_sub(2);
+    match wire::parse_reply(message.as_bytes(), idx) {
+        Some(Reply::Unknown) => Parsed::Line(LogLine::Unknown { entity, idx }),
+        Some(Reply::Holders(h)) if h.len() * 2 == pairs && !h.is_empty() => {
+            if holders_are_localhost(&h) {
+                Parsed::Line(LogLine::GetChunkFrom {
                     entity,
                     idx,
-                    port: holder.port,
+                    ports: h.iter().map(|h| h.port).collect(),
                 })
-            }
-            Ok(Request::LocalChunks { holder, .. }) => {
-                bad(format!("gives ip {:?}, not localhost", holder.ip))
-            }
-            Ok(Request::WhereChunk { idx }) => Parsed::Line(LogLine::WhereChunk { entity, idx }),
-            Ok(Request::WhereChunkInvalid { text }) => {
-                bad(format!("{text:?} is not a chunk index"))
-            }
-            Err(e) => bad(e.to_string()),
-        },
-        "REQUEST_CHUNK" => {
-            let f: Vec<&str> = message.split(',').collect();
-            if f.len() != 4 {
-                return bad(format!("REQUEST_CHUNK has {} fields, wants 4", f.len()));
-            }
-            let Some(idx) = wire::parse_request_chunk(format!("{},{}", f[0], f[1]).as_bytes())
-            else {
-                return bad(format!("{:?} is not a chunk index", f[1]));
-            };
-            if f[2] != "localhost" {
-                return bad(format!("gives ip {:?}, not localhost", f[2]));
-            }
-            match wire::parse_port(f[3]) {
-                Some(port) => Parsed::Line(LogLine::RequestChunk { entity, idx, port }),
-                None => bad(format!("{:?} is not a port", f[3])),
+            } else {
+                bad("names a holder whose ip is not localhost")
             }
         }
-        "GET_CHUNK_FROM" | "CHUNK_LOCATION_UNKNOWN" => {
-            let Some(idx) = wire::parse_idx(idx_field) else {
-                return bad(format!("{idx_field:?} is not a chunk index"));
-            };
-            let pairs = message.split(',').count().saturating_sub(2);
-            match wire::parse_reply(message.as_bytes(), idx) {
-                Some(Reply::Unknown) => Parsed::Line(LogLine::Unknown { entity, idx }),
-                Some(Reply::Holders(h)) if h.len() * 2 == pairs && !h.is_empty() => {
-                    if holders_are_localhost(&h) {
-                        Parsed::Line(LogLine::GetChunkFrom {
-                            entity,
-                            idx,
-                            ports: h.iter().map(|h| h.port).collect(),
-                        })
-                    } else {
-                        bad("names a holder whose ip is not localhost".into())
-                    }
-                }
-                Some(Reply::Holders(_)) => bad("holder list is not ip,port pairs".into()),
-                None => bad("is not a well-formed reply".into()),
-            }
-        }
-        other => bad(format!("{other:?} is not one of the five messages")),
+        Some(Reply::Holders(_)) => bad("holder list is not ip,port pairs"),
+        None => bad("is not a well-formed reply"),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{ask, contents, expect, listed, node_dir, spec_addr, Raw};
 use crate::grade::report::TestResult;
-use crate::grade::runner::{self, CommandLine, Proc};
+use crate::grade::runner::{self, CommandLine, Proc, Workdir};
 use crate::grade::{Abort, Context};
 use crate::torrent::wire::{Message, Mode};
 use std::net::SocketAddr;
@@ -186,44 +186,10 @@ fn range_request(s: SocketAddr, file: &[u8], cx: &Context) -> Result<(bool, Vec<
 fn downloading(command: &CommandLine, cx: &Context) -> Result<TestResult, Abort> {
     super::port_free(cx)?;
     let file = contents(SHARED, 1);
-    let tracker_dir = crate::grade::runner::Workdir::new("torrent-peershare-tracker")?;
-    let own = |args: &[&str]| CommandLine {
-        program: cx.peershare.clone().into_os_string(),
-        args: args.iter().map(Into::into).collect(),
+    let swarm = match peershare_swarm(&file, cx)? {
+        Ok(swarm) => swarm,
+        Err(e) => return Ok(TestResult::new(IDS[1], 10.0, false, e)),
     };
-    let tracker = Proc::spawn(
-        "peershare tracker",
-        &own(&["torrent", "tracker"]),
-        &tracker_dir.path,
-    )?;
-    runner::wait_until(cx.timeouts.secs(5.0), &cx.shutdown, || {
-        runner::udp_bound(super::SPEC_PORT)
-    });
-    let mut owners = Vec::new();
-    for id in [2u32, 3] {
-        let dir = node_dir(&format!("torrent-owner{id}"), id, &[("shared.bin", &file)])?;
-        let mut p = start_node(&own(&["torrent", "node"]), id, &dir.path)?;
-        let ready = p
-            .stdout
-            .wait_for(0, cx.timeouts.secs(5.0), &cx.shutdown, |t| {
-                t.contains("ENTER YOUR COMMAND!")
-            });
-        let _ = p.send_line("torrent -setMode send shared.bin");
-        let offered = p
-            .stdout
-            .wait_for(0, cx.timeouts.secs(5.0), &cx.shutdown, |t| {
-                t.contains("You are free now!")
-            });
-        if !(ready.0 && offered.0) {
-            let mut e = vec![format!(
-                "peershare's own node {id} did not offer shared.bin"
-            )];
-            e.extend(p.evidence());
-            drop(tracker);
-            return Ok(TestResult::new(IDS[1], 10.0, false, e));
-        }
-        owners.push((p, dir));
-    }
     cx.check_interrupt()?;
     let dir = node_dir("torrent-node1", 1, &[])?;
     let mut p = start_node(command, 1, &dir.path)?;
@@ -233,32 +199,33 @@ fn downloading(command: &CommandLine, cx: &Context) -> Result<TestResult, Abort>
         });
     let _ = p.send_line("torrent -setMode download shared.bin");
     let landed = dir.path.join("node_files/node1/shared.bin");
-    let same = runner::wait_until(cx.timeouts.secs(20.0), &cx.shutdown, || {
-        std::fs::read(&landed).is_ok_and(|b| b == file) || p.exited().is_some()
-    }) && std::fs::read(&landed).is_ok_and(|b| b == file);
+    let same = || std::fs::read(&landed).is_ok_and(|b| b == file);
+    runner::wait_until(cx.timeouts.secs(20.0), &cx.shutdown, || {
+        same() || p.exited().is_some()
+    });
     cx.check_interrupt()?;
     let line = "The process of sending a chunk to node1 of file shared.bin has finished!";
-    let mut served = Vec::new();
-    for (o, _) in &owners {
-        served.push(o.stdout.text().contains(line));
-    }
-    let got = std::fs::read(&landed).ok();
+    let served: Vec<bool> = swarm
+        .owners
+        .iter()
+        .map(|(o, _)| o.stdout.text().contains(line))
+        .collect();
+    let ok = same() && served.iter().all(|s| *s);
     let mut e = vec![
         "peershare's tracker on 12345 and peershare's nodes 2 and 3 offer shared.bin \
          (100,003 bytes); the node typed `torrent -setMode download shared.bin`"
             .to_string(),
-        match &got {
-            Some(g) => format!(
+        match std::fs::read(&landed) {
+            Ok(g) => format!(
                 "node_files/node1/shared.bin: {} bytes, {}",
                 g.len(),
-                if *g == file { "identical" } else { "different" }
+                if g == file { "identical" } else { "different" }
             ),
-            None => "node_files/node1/shared.bin is not there".into(),
+            Err(_) => "node_files/node1/shared.bin is not there".into(),
         },
         format!("owners 2 and 3 served a range to node 1: {served:?}"),
         "wanted the file byte-identical, with a range from each of the two owners".into(),
     ];
-    let ok = same && served.iter().all(|s| *s);
     if !ok {
         e.extend(
             p.stdout
@@ -269,6 +236,59 @@ fn downloading(command: &CommandLine, cx: &Context) -> Result<TestResult, Abort>
         e.extend(p.evidence());
     }
     Ok(TestResult::new(IDS[1], 10.0, ok, e))
+}
+
+/// peershare's programs the downloading node meets: the tracker and the owners, each with its
+/// folder (ended and removed on drop).
+struct Swarm {
+    _tracker: (Proc, Workdir),
+    owners: Vec<(Proc, Workdir)>,
+}
+
+/// peershare's tracker on 12345 and nodes 2 and 3 offering `file` as `shared.bin`, or the
+/// evidence of which of them did not start.
+fn peershare_swarm(file: &[u8], cx: &Context) -> Result<Result<Swarm, Vec<String>>, Abort> {
+    let own = |args: &[&str]| CommandLine {
+        program: cx.peershare.clone().into_os_string(),
+        args: args.iter().map(Into::into).collect(),
+    };
+    let tracker_dir = Workdir::new("torrent-peershare-tracker")?;
+    let tracker = Proc::spawn(
+        "peershare tracker",
+        &own(&["torrent", "tracker"]),
+        &tracker_dir.path,
+    )?;
+    runner::wait_until(cx.timeouts.secs(5.0), &cx.shutdown, || {
+        runner::udp_bound(super::SPEC_PORT)
+    });
+    let mut owners = Vec::new();
+    for id in [2u32, 3] {
+        let dir = node_dir(&format!("torrent-owner{id}"), id, &[("shared.bin", file)])?;
+        let mut p = start_node(&own(&["torrent", "node"]), id, &dir.path)?;
+        let (ready, _) = p
+            .stdout
+            .wait_for(0, cx.timeouts.secs(5.0), &cx.shutdown, |t| {
+                t.contains("ENTER YOUR COMMAND!")
+            });
+        let _ = p.send_line("torrent -setMode send shared.bin");
+        let (offered, _) = p
+            .stdout
+            .wait_for(0, cx.timeouts.secs(5.0), &cx.shutdown, |t| {
+                t.contains("You are free now!")
+            });
+        if !(ready && offered) {
+            let mut e = vec![format!(
+                "peershare's own node {id} did not offer shared.bin"
+            )];
+            e.extend(p.evidence());
+            return Ok(Err(e));
+        }
+        owners.push((p, dir));
+    }
+    Ok(Ok(Swarm {
+        _tracker: (tracker, tracker_dir),
+        owners,
+    }))
 }
 
 #[cfg(test)]
