@@ -97,16 +97,6 @@ fn interactive_roles_keep_info_lines_out_of_the_terminal_by_default() {
     assert!(!err.contains(" INFO "), "INFO lines by default:\n{err}");
 }
 
-#[test]
-fn graders_whose_rubric_is_not_written_refuse_in_one_line() {
-    let out = peershare(&["grade", "xfs", "--self"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("not written yet"), "{err}");
-    assert!(out.stdout.is_empty());
-}
-
 /// Every role that takes `--trace` says in the same one line when it cannot open the file, and
 /// exits 1 before it binds or writes anything.
 #[test]

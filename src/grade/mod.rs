@@ -111,8 +111,6 @@ pub enum Abort {
     PortBusy(PortBusy),
     Interrupted,
     Setup(io::Error),
-    /// This system's rubric is not written yet.
-    NotYet(&'static str),
 }
 
 impl fmt::Display for Abort {
@@ -123,12 +121,6 @@ impl fmt::Display for Abort {
             }
             Abort::Interrupted => write!(f, "interrupted"),
             Abort::Setup(e) => write!(f, "could not set up a test: {e}"),
-            Abort::NotYet(system) => {
-                write!(
-                    f,
-                    "the {system} rubric is not written yet; p2ptracker, fileapp, bittrickle and torrent can be graded"
-                )
-            }
         }
     }
 }

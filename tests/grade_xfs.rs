@@ -1,0 +1,83 @@
+//! `peershare grade xfs`: peershare's own programs score 110 three runs in a row, a small
+//! Python tracker whose switches each break one rule loses exactly that case, a crashing or
+//! silent submission fails every case with evidence and leaves no process behind, and a port
+//! 5025 held by another program is named.
+//!
+//! The xFS tracker's port 5025 is fixed, so every grading runs in its own network namespace as
+//! root (CI), or takes its turn through a lock otherwise (see [`Net`]).
+
+mod support;
+
+use support::grading::*;
+use support::BIN;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grade/xfs");
+
+#[test]
+fn peershare_scores_110_three_runs_in_a_row() {
+    let net = Net::new(5025);
+    for run in 1..=3 {
+        let out = net.grade("xfs", &["--self"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "run {run}:\n{text}");
+        assert!(text.contains("score: 110/110"), "run {run}:\n{text}");
+    }
+}
+
+#[test]
+fn each_broken_tracker_loses_exactly_the_case_of_its_rule() {
+    let node = format!("{BIN} xfs node");
+    let cases = [
+        ("", ""),
+        ("--every-node", "case 3"),
+        ("--keep-state", "case 8"),
+        ("--no-refresh", "case 10"),
+    ];
+    std::thread::scope(|s| {
+        for (flag, lost) in cases {
+            let node = &node;
+            s.spawn(move || {
+                let tracker = python(FIXTURES, "tracker.py", flag);
+                let out =
+                    Net::new(5025).grade("xfs", &["--tracker-cmd", &tracker, "--node-cmd", node]);
+                let text = String::from_utf8_lossy(&out.stdout);
+                let want: std::collections::BTreeSet<String> = [lost.to_string()]
+                    .into_iter()
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                assert_eq!(failed(&text), want, "{flag}:\n{text}");
+            });
+        }
+    });
+}
+
+#[test]
+fn crashing_and_silent_submissions_fail_everything_with_evidence_and_leave_nothing_running() {
+    crashing_and_silent_fail_everything_via(
+        FIXTURES,
+        "RuntimeError: xfs crashed on purpose",
+        ["--tracker-cmd", "--node-cmd"],
+        |args| Net::new(5025).grade("xfs", args),
+    );
+}
+
+#[test]
+fn port_5025_held_by_another_program_is_a_usage_error_naming_it() {
+    let net = Net::new(5025);
+    let mut holder = net
+        .command("python3")
+        .args([
+            "-c",
+            "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', 5025)); s.listen(); time.sleep(30)",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = net.grade("xfs", &["--self"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("port 5025"), "{err}");
+    assert!(err.contains("python3"), "{err}");
+}
