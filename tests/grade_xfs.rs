@@ -81,3 +81,33 @@ fn port_5025_held_by_another_program_is_a_usage_error_naming_it() {
     assert!(err.contains("port 5025"), "{err}");
     assert!(err.contains("python3"), "{err}");
 }
+
+/// Gradescope's entry point grades another system when `PEERSHARE_SYSTEM` says so: a
+/// submission with only tracker.py gets the tracker cases' 50 points and a results.json that
+/// says the node was not given.
+#[test]
+fn run_autograder_grades_xfs_when_peershare_system_says_so() {
+    let net = Net::new(5025);
+    let root = tempfile::tempdir().unwrap();
+    let sub = root.path().join("submission");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(format!("{FIXTURES}/tracker.py"), sub.join("tracker.py")).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/gradescope/run_autograder"
+    );
+    let out = net
+        .command("bash")
+        .arg(script)
+        .env("PEERSHARE_AUTOGRADER_ROOT", root.path())
+        .env("PEERSHARE_BIN", BIN)
+        .env("PEERSHARE_SYSTEM", "xfs")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json = std::fs::read_to_string(root.path().join("results/results.json")).unwrap();
+    assert!(json.contains("\"score\": 50"), "{json}");
+    assert!(json.contains("case 10: a killed node"), "{json}");
+    assert!(json.contains("no node program was given"), "{json}");
+}
