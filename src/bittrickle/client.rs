@@ -87,20 +87,7 @@ pub fn run(
     let out = console.printer();
     let rt = Runtime::new("bittrickle", "bittrickle-client", shutdown);
     let tcp_port = listener.local_addr()?.port();
-    let uploads = {
-        let (dir, out, stop) = (config.dir.clone(), out.clone(), rt.shutdown().clone());
-        // Request-first: a connection holds an upload worker only once it has named its file,
-        // so downloaders that connect and say nothing cannot starve the five workers.
-        let config = tcp::RequestFirst {
-            workers: UPLOAD_WORKERS,
-            max_request: MAX_NAME_REQUEST,
-            deadline: NAME_TIMEOUT,
-            max_waiting: MAX_WAITING,
-        };
-        TcpService::start_request_first(&rt, listener, "upload", config, move |s, peer, req| {
-            serve_upload(s, peer, &req, &dir, &out, &stop)
-        })?
-    };
+    let uploads = start_uploads(&rt, listener, &config.dir, &out)?;
     let rpc = UdpRpc::start(&rt, socket)?;
     let mut client = Client {
         config,
@@ -116,61 +103,100 @@ pub fn run(
         return Ok(());
     };
 
-    let heartbeat = {
-        let (rpc, server) = (client.rpc.clone(), client.config.server);
-        let beat = wire::encode(&Request::Heartbeat {
-            user: client.user.clone(),
-        });
-        let check = SessionCheck {
-            server,
-            bind: rpc.local_addr()?.ip(),
-            user: client.user.clone(),
-            password,
-            tcp_port,
-            retry: client.config.retry,
-            published: client.published.clone(),
-            out: out.clone(),
-        };
-        let (recheck, mut checked) = (client.config.recheck, std::time::Instant::now());
-        HeartbeatSender::start(&rt, "heartbeat", client.config.heartbeat, move || {
-            if checked.elapsed() >= recheck {
-                check.run();
-                checked = std::time::Instant::now();
-            }
-            if trace::enabled() {
-                let local = rpc.local_addr().ok();
-                trace::message(
-                    Direction::Send,
-                    Proto::Udp,
-                    local,
-                    Some(server),
-                    Body::Bytes(&beat),
-                    beat.len(),
-                );
-            }
-            if let Err(e) = rpc.send_to(&beat, server) {
-                log::debug!("heartbeat not sent: {e}");
-            }
-        })?
-    };
+    let heartbeat = start_heartbeat(&rt, &client, password, tcp_port)?;
     out.line("Available commands are: get, lap, lpf, pub, sch, unp, xit");
+    commands(&console, &mut client, shutdown);
+    close(&out, &rt, Some(heartbeat), uploads);
+    Ok(())
+}
+
+/// The upload service: request-first, so a connection holds one of the five workers only once
+/// it has named its file, and downloaders that connect and say nothing cannot starve them.
+fn start_uploads(
+    rt: &Runtime,
+    listener: TcpListener,
+    dir: &Path,
+    out: &Printer,
+) -> io::Result<TcpService> {
+    let (dir, out, stop) = (dir.to_path_buf(), out.clone(), rt.shutdown().clone());
+    let config = tcp::RequestFirst {
+        workers: UPLOAD_WORKERS,
+        max_request: MAX_NAME_REQUEST,
+        deadline: NAME_TIMEOUT,
+        max_waiting: MAX_WAITING,
+    };
+    TcpService::start_request_first(rt, listener, "upload", config, move |s, peer, req| {
+        serve_upload(s, peer, &req, &dir, &out, &stop)
+    })
+}
+
+/// The heartbeat thread: a heartbeat every interval, and every `recheck` a check that the
+/// server still knows this session (logging in again after a server restart).
+fn start_heartbeat(
+    rt: &Runtime,
+    client: &Client,
+    password: String,
+    tcp_port: u16,
+) -> io::Result<HeartbeatSender> {
+    let (rpc, server) = (client.rpc.clone(), client.config.server);
+    let beat = wire::encode(&Request::Heartbeat {
+        user: client.user.clone(),
+    });
+    let check = SessionCheck {
+        server,
+        bind: rpc.local_addr()?.ip(),
+        user: client.user.clone(),
+        password,
+        tcp_port,
+        retry: client.config.retry,
+        published: client.published.clone(),
+        out: client.out.clone(),
+    };
+    let (recheck, mut checked) = (client.config.recheck, std::time::Instant::now());
+    HeartbeatSender::start(rt, "heartbeat", client.config.heartbeat, move || {
+        if checked.elapsed() >= recheck {
+            check.run();
+            checked = std::time::Instant::now();
+        }
+        if trace::enabled() {
+            let local = rpc.local_addr().ok();
+            trace::message(
+                Direction::Send,
+                Proto::Udp,
+                local,
+                Some(server),
+                Body::Bytes(&beat),
+                beat.len(),
+            );
+        }
+        if let Err(e) = rpc.send_to(&beat, server) {
+            log::debug!("heartbeat not sent: {e}");
+        }
+    })
+}
+
+/// Reads and runs commands until `xit`, EOF or Ctrl-C.
+fn commands(console: &Console, client: &mut Client, shutdown: &Shutdown) {
+    let bye = |client: &Client| {
+        client
+            .out
+            .line(&format!("Client {} exiting gracefully...", client.user));
+    };
     loop {
         match console.read_line("> ", shutdown) {
             Input::Line(line) => {
                 if client.command(&line) == Flow::Exit {
-                    out.line(&format!("Client {} exiting gracefully...", client.user));
-                    break;
+                    bye(client);
+                    return;
                 }
             }
             Input::Eof => {
-                out.line(&format!("Client {} exiting gracefully...", client.user));
-                break;
+                bye(client);
+                return;
             }
-            Input::Interrupted => break,
+            Input::Interrupted => return,
         }
     }
-    close(&out, &rt, Some(heartbeat), uploads);
-    Ok(())
 }
 
 /// Stops every thread in the spec's order, printing its shutdown lines (no heartbeat thread

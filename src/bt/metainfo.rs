@@ -155,72 +155,9 @@ pub fn parse(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
             "piece length {piece_length} is outside 1..={MAX_PIECE_LENGTH}"
         )));
     }
-    let raw_pieces = info
-        .get("pieces")
-        .and_then(Value::as_bytes)
-        .ok_or(MetainfoError::Missing("pieces"))?;
-    if raw_pieces.len() % 20 != 0 {
-        return Err(MetainfoError::Invalid(
-            "`pieces` is not a whole number of 20-byte hashes".into(),
-        ));
-    }
-    let pieces: Vec<[u8; 20]> = raw_pieces
-        .chunks_exact(20)
-        .map(|c| {
-            let mut h = [0u8; 20];
-            h.copy_from_slice(c);
-            h
-        })
-        .collect();
-    let mut files = Vec::new();
-    let mut offset = 0u64;
-    let multi_file = match (info.get("length"), info.get("files")) {
-        (Some(l), None) => {
-            let length = length(Some(l), "length")?;
-            files.push(FileEntry {
-                path: Vec::new(),
-                length,
-                offset: 0,
-            });
-            offset = length;
-            false
-        }
-        (None, Some(list)) => {
-            let list = list.as_list().ok_or(MetainfoError::Missing("files"))?;
-            if list.is_empty() {
-                return Err(MetainfoError::Invalid("`files` is empty".into()));
-            }
-            for f in list {
-                let length = length(f.get("length"), "length")?;
-                let parts = f
-                    .get("path")
-                    .and_then(Value::as_list)
-                    .ok_or(MetainfoError::Missing("path"))?;
-                if parts.is_empty() {
-                    return Err(MetainfoError::Invalid("a file has an empty path".into()));
-                }
-                let path = parts
-                    .iter()
-                    .map(|p| checked_name(Some(p), "path"))
-                    .collect::<Result<Vec<_>, _>>()?;
-                files.push(FileEntry {
-                    path,
-                    length,
-                    offset,
-                });
-                offset = offset
-                    .checked_add(length)
-                    .ok_or_else(|| MetainfoError::Invalid("the total size overflows".into()))?;
-            }
-            true
-        }
-        _ => {
-            return Err(MetainfoError::Invalid(
-                "`info` must have exactly one of `length` and `files`".into(),
-            ))
-        }
-    };
-    let total_length = offset;
+    let pieces = piece_hashes(info)?;
+    let (files, multi_file) = file_entries(info)?;
+    let total_length = files.last().map_or(0, |f| f.offset + f.length);
     let expected = total_length.div_ceil(piece_length);
     if pieces.len() as u64 != expected {
         return Err(MetainfoError::Invalid(format!(
@@ -228,6 +165,99 @@ pub fn parse(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
             pieces.len()
         )));
     }
+    let (announce, announce_list) = trackers(&top);
+    Ok(Metainfo {
+        announce,
+        announce_list,
+        info_hash,
+        name,
+        piece_length,
+        pieces,
+        files,
+        multi_file,
+        total_length,
+    })
+}
+
+/// `pieces`: the concatenated 20-byte SHA-1s, split.
+fn piece_hashes(info: &Value) -> Result<Vec<[u8; 20]>, MetainfoError> {
+    let raw = info
+        .get("pieces")
+        .and_then(Value::as_bytes)
+        .ok_or(MetainfoError::Missing("pieces"))?;
+    if raw.len() % 20 != 0 {
+        return Err(MetainfoError::Invalid(
+            "`pieces` is not a whole number of 20-byte hashes".into(),
+        ));
+    }
+    Ok(raw
+        .chunks_exact(20)
+        .map(|c| {
+            let mut h = [0u8; 20];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect())
+}
+
+/// The files of `info` at their offsets in the torrent's byte stream, and whether it is the
+/// multi-file form (`files`) rather than the single-file one (`length`).
+fn file_entries(info: &Value) -> Result<(Vec<FileEntry>, bool), MetainfoError> {
+    match (info.get("length"), info.get("files")) {
+        (Some(l), None) => {
+            let length = length(Some(l), "length")?;
+            let single = FileEntry {
+                path: Vec::new(),
+                length,
+                offset: 0,
+            };
+            Ok((vec![single], false))
+        }
+        (None, Some(list)) => {
+            let list = list.as_list().ok_or(MetainfoError::Missing("files"))?;
+            if list.is_empty() {
+                return Err(MetainfoError::Invalid("`files` is empty".into()));
+            }
+            let mut files = Vec::with_capacity(list.len());
+            let mut offset = 0u64;
+            for f in list {
+                let entry = file_entry(f, offset)?;
+                offset = offset
+                    .checked_add(entry.length)
+                    .ok_or_else(|| MetainfoError::Invalid("the total size overflows".into()))?;
+                files.push(entry);
+            }
+            Ok((files, true))
+        }
+        _ => Err(MetainfoError::Invalid(
+            "`info` must have exactly one of `length` and `files`".into(),
+        )),
+    }
+}
+
+/// One entry of `files`, starting at `offset`; every path part must be a safe name.
+fn file_entry(f: &Value, offset: u64) -> Result<FileEntry, MetainfoError> {
+    let length = length(f.get("length"), "length")?;
+    let parts = f
+        .get("path")
+        .and_then(Value::as_list)
+        .ok_or(MetainfoError::Missing("path"))?;
+    if parts.is_empty() {
+        return Err(MetainfoError::Invalid("a file has an empty path".into()));
+    }
+    let path = parts
+        .iter()
+        .map(|p| checked_name(Some(p), "path"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(FileEntry {
+        path,
+        length,
+        offset,
+    })
+}
+
+/// `announce` and the flattened tiers of `announce-list` (BEP 12).
+fn trackers(top: &Value) -> (Option<String>, Vec<String>) {
     let announce = top
         .get("announce")
         .and_then(Value::as_str)
@@ -245,17 +275,7 @@ pub fn parse(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Metainfo {
-        announce,
-        announce_list,
-        info_hash,
-        name,
-        piece_length,
-        pieces,
-        files,
-        multi_file,
-        total_length,
-    })
+    (announce, announce_list)
 }
 
 impl Metainfo {

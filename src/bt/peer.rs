@@ -96,11 +96,7 @@ pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Opt
         Ok(h) => h,
         Err(err) => {
             log::info!("closed {addr}: {err}");
-            if let Some(d) = dialed {
-                if let Ok(mut s) = e.lock() {
-                    s.dialing.remove(&d);
-                }
-            }
+            dial_ended(e, dialed, false);
             return;
         }
     };
@@ -114,14 +110,7 @@ pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Opt
     };
     let Some(conn) = e.add_link(link) else {
         log::debug!("closed {addr}: already connected to that peer (or ourselves)");
-        if let Some(d) = dialed {
-            if let Ok(mut s) = e.lock() {
-                s.dialing.remove(&d);
-                if hs.peer_id == e.peer_id {
-                    s.skip.insert(d);
-                }
-            }
-        }
+        dial_ended(e, dialed, hs.peer_id == e.peer_id);
         return;
     };
     log::info!(
@@ -129,12 +118,10 @@ pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Opt
         String::from_utf8_lossy(&hs.peer_id[..8])
     );
     let cancelled: Cancelled = Arc::default();
-    let writer = match (stream.try_clone(), e.clone(), cancelled.clone()) {
-        (Ok(ws), e2, c) => {
-            e.rt.spawn_owned("write", move || write_loop(&e2, ws, wrx, &c))
-        }
-        (Err(err), ..) => Err(err),
-    };
+    let writer = stream.try_clone().and_then(|ws| {
+        let (e2, c) = (e.clone(), cancelled.clone());
+        e.rt.spawn_owned("write", move || write_loop(&e2, ws, wrx, &c))
+    });
     let writer = match writer {
         Ok(w) => w,
         Err(err) => {
@@ -147,22 +134,7 @@ pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Opt
     if have.count() > 0 {
         let _ = wtx.send(Out::Msg(Message::Bitfield(have.as_bytes().to_vec())));
     }
-    let mut r = Reader {
-        e: e.clone(),
-        addr,
-        peer_id: hs.peer_id,
-        out: wtx,
-        control: crx,
-        cancelled,
-        bits: None,
-        choked: true,
-        interested: false,
-        fetches: Vec::new(),
-        ends: Ends {
-            local: None,
-            remote: None,
-        },
-    };
+    let mut r = Reader::new(e, addr, hs.peer_id, wtx, crx, cancelled);
     let why = r.read_loop(&mut stream);
     log::info!("closed {addr}: {why}");
     // Forget the link before the peer sees the close: a peer that reconnects at once (same
@@ -172,6 +144,16 @@ pub fn run(e: &Arc<Engine>, mut stream: TcpStream, addr: SocketAddr, dialed: Opt
     let _ = stream.shutdown(NetShutdown::Both);
     drop(r);
     let _ = writer.join();
+}
+
+/// A dial to `dialed` is over without a link: it may be dialed again, unless it was ourselves.
+fn dial_ended(e: &Engine, dialed: Option<SocketAddr>, was_us: bool) {
+    if let (Some(d), Ok(mut s)) = (dialed, e.lock()) {
+        s.dialing.remove(&d);
+        if was_us {
+            s.skip.insert(d);
+        }
+    }
 }
 
 fn handshake(e: &Engine, s: &mut TcpStream, we_dialed: bool) -> io::Result<Handshake> {
@@ -286,6 +268,34 @@ struct Reader {
 }
 
 impl Reader {
+    /// A reader for a peer we have just shaken hands with: choked, not interested, no
+    /// bitfield yet.
+    fn new(
+        e: &Arc<Engine>,
+        addr: SocketAddr,
+        peer_id: [u8; 20],
+        out: crossbeam_channel::Sender<Out>,
+        control: Receiver<Control>,
+        cancelled: Cancelled,
+    ) -> Reader {
+        Reader {
+            e: e.clone(),
+            addr,
+            peer_id,
+            out,
+            control,
+            cancelled,
+            bits: None,
+            choked: true,
+            interested: false,
+            fetches: Vec::new(),
+            ends: Ends {
+                local: None,
+                remote: None,
+            },
+        }
+    }
+
     fn n(&self) -> usize {
         self.e.meta.piece_count()
     }
@@ -319,22 +329,8 @@ impl Reader {
                 Err(err) if timed_out(&err) => {}
                 Err(err) => return format!("read failed: {err}"),
             }
-            loop {
-                match framer.next_body() {
-                    Ok(Some(body)) => {
-                        let m = match wire::parse(&body) {
-                            Ok(m) => m,
-                            Err(err) => return format!("refused a message: {err}"),
-                        };
-                        self.ends
-                            .message(Direction::Recv, || wire::summary(&m), body.len() + 4);
-                        if let Err(why) = self.handle(m) {
-                            return why;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(err) => return format!("refused a message: {err}"),
-                }
+            if let Err(why) = self.handle_framed(&mut framer) {
+                return why;
             }
             while let Ok(c) = self.control.try_recv() {
                 match c {
@@ -344,19 +340,45 @@ impl Reader {
             if last_heard.elapsed() > IDLE {
                 return "the peer was silent too long".into();
             }
-            let we_are_seed = self.e.is_complete();
-            if we_are_seed && self.bits.as_ref().is_some_and(Bitfield::is_full) {
-                if let Ok(mut st) = self.e.lock() {
-                    if let Some(l) = st.links.values().find(|l| l.peer_id == self.peer_id) {
-                        let a = l.addr;
-                        st.skip.insert(a);
-                    }
-                }
+            if self.both_seeds() {
                 return "both sides are seeds".into();
             }
             self.update_interest();
             self.fill_requests();
         }
+    }
+
+    /// Handles every whole message the framer holds; why to close, if one breaks a rule.
+    fn handle_framed(&mut self, framer: &mut Framer) -> Result<(), String> {
+        while let Some(body) = framer
+            .next_body()
+            .map_err(|err| format!("refused a message: {err}"))?
+        {
+            let m = wire::parse(&body).map_err(|err| format!("refused a message: {err}"))?;
+            self.ends
+                .message(Direction::Recv, || wire::summary(&m), body.len() + 4);
+            self.handle(m)?;
+        }
+        Ok(())
+    }
+
+    /// Whether we and the peer both have everything; then the peer's address is skipped from
+    /// now on, since neither side can give the other anything.
+    fn both_seeds(&self) -> bool {
+        if !(self.e.is_complete() && self.bits.as_ref().is_some_and(Bitfield::is_full)) {
+            return false;
+        }
+        if let Ok(mut st) = self.e.lock() {
+            if let Some(a) = st
+                .links
+                .values()
+                .find(|l| l.peer_id == self.peer_id)
+                .map(|l| l.addr)
+            {
+                st.skip.insert(a);
+            }
+        }
+        true
     }
 
     fn handle(&mut self, m: Message) -> Result<(), String> {
@@ -369,73 +391,16 @@ impl Reader {
             | Message::Port(_)
             | Message::Unknown(_)
             | Message::NotInterested => {}
-            Message::Choke => {
-                self.choked = true;
-                let dropped: Vec<usize> = self.fetches.drain(..).map(|f| f.index).collect();
-                if let Ok(mut s) = self.e.lock() {
-                    for i in dropped {
-                        s.picker.release(i);
-                    }
-                }
-            }
+            Message::Choke => self.on_choke(),
             Message::Unchoke => self.choked = false,
             Message::Interested => self.send(Message::Unchoke),
-            Message::Have(i) => {
-                if i as usize >= n {
-                    return Err(format!("the peer announced piece {i} of {n}"));
-                }
-                let bits = self.bits.get_or_insert_with(|| Bitfield::new(n));
-                if !bits.has(i as usize) {
-                    bits.set(i as usize);
-                    if let Ok(mut s) = self.e.lock() {
-                        s.picker.peer_has(i as usize);
-                    }
-                }
-            }
-            Message::Bitfield(raw) => {
-                // BEP 3 puts the bitfield right after the handshake, but aria2 sends it late and
-                // sends it again as it gets pieces: a later bitfield replaces the earlier one.
-                let bits = Bitfield::from_wire(&raw, n).ok_or_else(|| {
-                    format!(
-                        "the peer's bitfield is {} bytes (or has spare bits set); {n} pieces need {}",
-                        raw.len(),
-                        n.div_ceil(8)
-                    )
-                })?;
-                if let Ok(mut s) = self.e.lock() {
-                    if let Some(old) = &self.bits {
-                        s.picker.remove_peer(old);
-                    }
-                    s.picker.add_peer(&bits);
-                }
-                self.bits = Some(bits);
-            }
+            Message::Have(i) => self.on_have(i as usize)?,
+            Message::Bitfield(raw) => self.on_bitfield(&raw)?,
             Message::Request {
                 index,
                 begin,
                 length,
-            } => {
-                let i = index as usize;
-                if i >= n {
-                    return Err(format!("the peer requested piece {index} of {n}"));
-                }
-                let size = self.e.meta.piece_size(i);
-                if length == 0 || length > MAX_REQUEST || begin as u64 + length as u64 > size {
-                    return Err(format!(
-                        "the peer requested {length} bytes at {begin} of piece {index}, which holds {size}"
-                    ));
-                }
-                if !self.e.have().has(i) {
-                    return Err(format!(
-                        "the peer requested piece {index}, which we do not have"
-                    ));
-                }
-                let _ = self.out.send(Out::Block {
-                    index,
-                    begin,
-                    length,
-                });
-            }
+            } => self.on_request(index, begin, length)?,
             Message::Cancel {
                 index,
                 begin,
@@ -454,6 +419,78 @@ impl Reader {
                 self.receive_block(index as usize, begin as u64, data)?;
             }
         }
+        Ok(())
+    }
+
+    /// Choked: every piece we were fetching from this peer goes back to the picker.
+    fn on_choke(&mut self) {
+        self.choked = true;
+        let dropped: Vec<usize> = self.fetches.drain(..).map(|f| f.index).collect();
+        if let Ok(mut s) = self.e.lock() {
+            for i in dropped {
+                s.picker.release(i);
+            }
+        }
+    }
+
+    fn on_have(&mut self, i: usize) -> Result<(), String> {
+        let n = self.n();
+        if i >= n {
+            return Err(format!("the peer announced piece {i} of {n}"));
+        }
+        let bits = self.bits.get_or_insert_with(|| Bitfield::new(n));
+        if !bits.has(i) {
+            bits.set(i);
+            if let Ok(mut s) = self.e.lock() {
+                s.picker.peer_has(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// BEP 3 puts the bitfield right after the handshake, but aria2 sends it late and sends it
+    /// again as it gets pieces: a later bitfield replaces the earlier one.
+    fn on_bitfield(&mut self, raw: &[u8]) -> Result<(), String> {
+        let n = self.n();
+        let bits = Bitfield::from_wire(raw, n).ok_or_else(|| {
+            format!(
+                "the peer's bitfield is {} bytes (or has spare bits set); {n} pieces need {}",
+                raw.len(),
+                n.div_ceil(8)
+            )
+        })?;
+        if let Ok(mut s) = self.e.lock() {
+            if let Some(old) = &self.bits {
+                s.picker.remove_peer(old);
+            }
+            s.picker.add_peer(&bits);
+        }
+        self.bits = Some(bits);
+        Ok(())
+    }
+
+    /// A request within a piece we have is queued for the writer; anything else ends the link.
+    fn on_request(&mut self, index: u32, begin: u32, length: u32) -> Result<(), String> {
+        let (i, n) = (index as usize, self.n());
+        if i >= n {
+            return Err(format!("the peer requested piece {index} of {n}"));
+        }
+        let size = self.e.meta.piece_size(i);
+        if length == 0 || length > MAX_REQUEST || begin as u64 + length as u64 > size {
+            return Err(format!(
+                "the peer requested {length} bytes at {begin} of piece {index}, which holds {size}"
+            ));
+        }
+        if !self.e.have().has(i) {
+            return Err(format!(
+                "the peer requested piece {index}, which we do not have"
+            ));
+        }
+        let _ = self.out.send(Out::Block {
+            index,
+            begin,
+            length,
+        });
         Ok(())
     }
 

@@ -658,15 +658,53 @@ fn describe(e: &TraceEvent) -> String {
 
 fn log_rows(log: &[LogLine], b: &mut Builder) -> Vec<Draft> {
     let tracker = crate::p2ptracker::tracker::LOG_NAME;
-    let mut rows: Vec<Draft> = Vec::new();
-    // Lines seen from one end, waiting for the other end's line of the same message.
-    let mut client_lc: HashMap<(u32, u16), VecDeque<usize>> = HashMap::new();
-    let mut tracker_lc: HashMap<(u32, u16), VecDeque<usize>> = HashMap::new();
-    let mut client_wc: HashMap<u32, VecDeque<usize>> = HashMap::new();
-    let mut tracker_wc: HashMap<u32, VecDeque<usize>> = HashMap::new();
-    let mut unanswered: HashMap<u32, VecDeque<usize>> = HashMap::new();
-    let mut requested: HashMap<(String, u32), usize> = HashMap::new();
-    let msg = |from: End, to: End, line: &LogLine, who: &str| Draft {
+    let mut p = LogPairing::default();
+    for line in log {
+        match line {
+            LogLine::LocalChunks { entity, idx, port } if entity != tracker => {
+                b.ports.entry(*port).or_insert_with(|| entity.clone());
+                p.client_local_chunks(line, entity, (*idx, *port));
+            }
+            LogLine::LocalChunks { entity, idx, port } => {
+                p.tracker_local_chunks(line, entity, (*idx, *port));
+            }
+            LogLine::WhereChunk { entity, idx } if entity != tracker => {
+                p.client_where_chunk(line, entity, *idx);
+            }
+            LogLine::WhereChunk { entity, idx } => p.tracker_where_chunk(line, entity, *idx),
+            LogLine::GetChunkFrom { entity, idx, .. }
+            | LogLine::ChunkLocationUnknown { entity, idx } => p.reply(line, entity, *idx),
+            LogLine::RequestChunk { entity, idx, port } => {
+                p.request_chunk(line, entity, *idx, *port);
+            }
+        }
+    }
+    if !log.is_empty() {
+        b.tracker_first = true;
+    }
+    p.rows
+}
+
+/// Turns P2PTracker++ log lines into message rows. A message is logged once by its sender
+/// and once by its receiver, in either order: the first line makes the row and waits in a
+/// queue (keyed by what identifies the message) for the other end's line, which only adds its
+/// name to the row.
+#[derive(Default)]
+struct LogPairing {
+    rows: Vec<Draft>,
+    client_lc: HashMap<(u32, u16), VecDeque<usize>>,
+    tracker_lc: HashMap<(u32, u16), VecDeque<usize>>,
+    client_wc: HashMap<u32, VecDeque<usize>>,
+    tracker_wc: HashMap<u32, VecDeque<usize>>,
+    /// WHERE_CHUNK rows whose reply is still to come, per chunk.
+    unanswered: HashMap<u32, VecDeque<usize>>,
+    /// REQUEST_CHUNK lines so far per (client, chunk): a second one means the first failed.
+    requested: HashMap<(String, u32), usize>,
+}
+
+/// A message row as logged by `who`.
+fn log_message(from: End, to: End, line: &LogLine, who: &str) -> Draft {
+    Draft {
         kind: RowKind::Message,
         from,
         to: Some(to),
@@ -675,100 +713,95 @@ fn log_rows(log: &[LogLine], b: &mut Builder) -> Vec<Draft> {
         detail: format!("logged by {who}"),
         failed: false,
         what: String::new(),
-    };
-    let named = |s: &str| End::Named(s.to_string());
-    for line in log {
-        match line {
-            LogLine::LocalChunks { entity, idx, port } if entity != tracker => {
-                b.ports.entry(*port).or_insert_with(|| entity.clone());
-                if let Some(r) = tracker_lc
-                    .get_mut(&(*idx, *port))
-                    .and_then(VecDeque::pop_front)
-                {
-                    rows[r].from = named(entity);
-                    rows[r].detail.push_str(&format!(" and {entity}"));
-                } else {
-                    rows.push(msg(named(entity), named(tracker), line, entity));
-                    client_lc
-                        .entry((*idx, *port))
-                        .or_default()
-                        .push_back(rows.len() - 1);
-                }
-            }
-            LogLine::LocalChunks { entity, idx, port } => {
-                if let Some(r) = client_lc
-                    .get_mut(&(*idx, *port))
-                    .and_then(VecDeque::pop_front)
-                {
-                    rows[r].detail.push_str(&format!(" and {entity}"));
-                } else {
-                    rows.push(msg(End::Port(*port), named(entity), line, entity));
-                    tracker_lc
-                        .entry((*idx, *port))
-                        .or_default()
-                        .push_back(rows.len() - 1);
-                }
-            }
-            LogLine::WhereChunk { entity, idx } if entity != tracker => {
-                if let Some(r) = tracker_wc.get_mut(idx).and_then(VecDeque::pop_front) {
-                    rows[r].from = named(entity);
-                    rows[r].detail.push_str(&format!(" and {entity}"));
-                } else {
-                    rows.push(msg(named(entity), named(tracker), line, entity));
-                    client_wc.entry(*idx).or_default().push_back(rows.len() - 1);
-                }
-            }
-            LogLine::WhereChunk { entity, idx } => {
-                let r = match client_wc.get_mut(idx).and_then(VecDeque::pop_front) {
-                    Some(r) => {
-                        rows[r].detail.push_str(&format!(" and {entity}"));
-                        r
-                    }
-                    None => {
-                        let from = named(UNKNOWN_CLIENT);
-                        rows.push(msg(from, named(entity), line, entity));
-                        tracker_wc
-                            .entry(*idx)
-                            .or_default()
-                            .push_back(rows.len() - 1);
-                        rows.len() - 1
-                    }
-                };
-                unanswered.entry(*idx).or_default().push_back(r);
-            }
-            LogLine::GetChunkFrom { entity, idx, .. }
-            | LogLine::ChunkLocationUnknown { entity, idx } => {
-                let to = match unanswered.get_mut(idx).and_then(VecDeque::pop_front) {
-                    Some(r) => End::SenderOf(r),
-                    None => named(UNKNOWN_CLIENT),
-                };
-                rows.push(msg(named(entity), to, line, entity));
-            }
-            LogLine::RequestChunk { entity, idx, port } => {
-                let attempt = requested.entry((entity.clone(), *idx)).or_insert(0);
-                *attempt += 1;
-                if *attempt > 1 {
-                    rows.push(Draft {
-                        kind: RowKind::Failure,
-                        from: named(entity),
-                        to: None,
-                        label: format!(
-                            "re-request of chunk {idx} (attempt {attempt}): the earlier one failed"
-                        ),
-                        t_us: None,
-                        detail: format!("inferred from {entity}'s REQUEST_CHUNK lines"),
-                        failed: true,
-                        what: String::new(),
-                    });
-                }
-                rows.push(msg(named(entity), End::Port(*port), line, entity));
-            }
+    }
+}
+
+fn named(s: &str) -> End {
+    End::Named(s.to_string())
+}
+
+impl LogPairing {
+    fn push(&mut self, d: Draft) -> usize {
+        self.rows.push(d);
+        self.rows.len() - 1
+    }
+
+    fn client_local_chunks(&mut self, line: &LogLine, entity: &str, key: (u32, u16)) {
+        let tracker = crate::p2ptracker::tracker::LOG_NAME;
+        if let Some(r) = self.tracker_lc.get_mut(&key).and_then(VecDeque::pop_front) {
+            self.rows[r].from = named(entity);
+            self.rows[r].detail.push_str(&format!(" and {entity}"));
+        } else {
+            let r = self.push(log_message(named(entity), named(tracker), line, entity));
+            self.client_lc.entry(key).or_default().push_back(r);
         }
     }
-    if !log.is_empty() {
-        b.tracker_first = true;
+
+    fn tracker_local_chunks(&mut self, line: &LogLine, entity: &str, key: (u32, u16)) {
+        if let Some(r) = self.client_lc.get_mut(&key).and_then(VecDeque::pop_front) {
+            self.rows[r].detail.push_str(&format!(" and {entity}"));
+        } else {
+            let r = self.push(log_message(End::Port(key.1), named(entity), line, entity));
+            self.tracker_lc.entry(key).or_default().push_back(r);
+        }
     }
-    rows
+
+    fn client_where_chunk(&mut self, line: &LogLine, entity: &str, idx: u32) {
+        let tracker = crate::p2ptracker::tracker::LOG_NAME;
+        if let Some(r) = self.tracker_wc.get_mut(&idx).and_then(VecDeque::pop_front) {
+            self.rows[r].from = named(entity);
+            self.rows[r].detail.push_str(&format!(" and {entity}"));
+        } else {
+            let r = self.push(log_message(named(entity), named(tracker), line, entity));
+            self.client_wc.entry(idx).or_default().push_back(r);
+        }
+    }
+
+    fn tracker_where_chunk(&mut self, line: &LogLine, entity: &str, idx: u32) {
+        let r = match self.client_wc.get_mut(&idx).and_then(VecDeque::pop_front) {
+            Some(r) => {
+                self.rows[r].detail.push_str(&format!(" and {entity}"));
+                r
+            }
+            None => {
+                let from = named(UNKNOWN_CLIENT);
+                let r = self.push(log_message(from, named(entity), line, entity));
+                self.tracker_wc.entry(idx).or_default().push_back(r);
+                r
+            }
+        };
+        self.unanswered.entry(idx).or_default().push_back(r);
+    }
+
+    /// GET_CHUNK_FROM or CHUNK_LOCATION_UNKNOWN goes back to whoever asked first.
+    fn reply(&mut self, line: &LogLine, entity: &str, idx: u32) {
+        let to = match self.unanswered.get_mut(&idx).and_then(VecDeque::pop_front) {
+            Some(r) => End::SenderOf(r),
+            None => named(UNKNOWN_CLIENT),
+        };
+        self.push(log_message(named(entity), to, line, entity));
+    }
+
+    fn request_chunk(&mut self, line: &LogLine, entity: &str, idx: u32, port: u16) {
+        let attempt = self.requested.entry((entity.to_string(), idx)).or_insert(0);
+        *attempt += 1;
+        let attempt = *attempt;
+        if attempt > 1 {
+            self.push(Draft {
+                kind: RowKind::Failure,
+                from: named(entity),
+                to: None,
+                label: format!(
+                    "re-request of chunk {idx} (attempt {attempt}): the earlier one failed"
+                ),
+                t_us: None,
+                detail: format!("inferred from {entity}'s REQUEST_CHUNK lines"),
+                failed: true,
+                what: String::new(),
+            });
+        }
+        self.push(log_message(named(entity), End::Port(port), line, entity));
+    }
 }
 
 /// Replaces every block of up to [`MAX_BLOCK`] rows that repeats at least [`MIN_REPEAT`] times

@@ -431,21 +431,7 @@ fn serve_range(
                 return;
             }
             if trace::enabled() {
-                let what = format!(
-                    "piece {k} of {f} ({}, {}): {} bytes",
-                    range.0,
-                    range.1,
-                    piece.len()
-                );
-                let body = trace::Body::Summary(&what);
-                trace::message(
-                    Direction::Send,
-                    trace::Proto::Udp,
-                    sock.local_addr().ok(),
-                    Some(to),
-                    body,
-                    dgram.len(),
-                );
+                trace_piece(&sock, to, f, range, k, piece.len(), dgram.len());
             }
             // The original logs every piece; that floods the terminal, so only with --verbose.
             if cfg.verbose {
@@ -457,6 +443,41 @@ fn serve_range(
             }
         }
     }
+    finish_range(cfg, journal, &sock, f, range, dest, to);
+}
+
+/// One sent piece in the trace, as a summary (never the piece's bytes).
+fn trace_piece(
+    sock: &UdpSocket,
+    to: SocketAddr,
+    f: &str,
+    range: (i64, i64),
+    k: u64,
+    len: usize,
+    dgram_len: usize,
+) {
+    let what = format!("piece {k} of {f} ({}, {}): {len} bytes", range.0, range.1);
+    trace::message(
+        Direction::Send,
+        trace::Proto::Udp,
+        sock.local_addr().ok(),
+        Some(to),
+        trace::Body::Summary(&what),
+        dgram_len,
+    );
+}
+
+/// After the last piece: the end marker to the downloader, the log line, and UPDATE to the
+/// tracker, all from the socket the pieces came from (as the original does).
+fn finish_range(
+    cfg: &NodeConfig,
+    journal: &Journal,
+    sock: &UdpSocket,
+    f: &str,
+    range: (i64, i64),
+    dest: i64,
+    to: SocketAddr,
+) {
     let end_marker = Message::ChunkSharing {
         src_node_id: cfg.node_id,
         dest_node_id: dest,
@@ -465,7 +486,7 @@ fn serve_range(
         idx: -1,
         chunk: None,
     };
-    send(&sock, &end_marker, to);
+    send(sock, &end_marker, to);
     journal.log(&format!(
         "The process of sending a chunk to node{dest} of file {f} has finished!"
     ));
@@ -474,7 +495,7 @@ fn serve_range(
         filename: f.to_string(),
         mode: Mode::Update,
     };
-    send(&sock, &update, cfg.tracker);
+    send(sock, &update, cfg.tracker);
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use super::{contents, entry, find, listed, lists, own, start_tracker, Node};
 use crate::grade::report::TestResult;
 use crate::grade::runner::{self, CommandLine, Workdir};
 use crate::grade::{Abort, Context};
+use crate::xfs::wire::FileEntry;
 use std::time::{Duration, Instant};
 
 pub const IDS: &[&str] = &[
@@ -27,52 +28,11 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abor
     let ports = [runner::free_port()?, runner::free_port()?];
     let node = own(cx, "node");
     let mut a = Node::start("node A", &node, ports[0], &[("a.txt", &a_bytes)], &ports)?;
-    let acked = a.acked(cx);
-    let found = find("a.txt");
-    let mut e1 = vec![format!(
-        "peershare node A on port {} with a.txt: {}",
-        ports[0],
-        if acked.is_ok() {
-            "printed ACK"
-        } else {
-            "no ACK"
-        }
-    )];
-    e1.extend(acked.clone().err().unwrap_or_default());
-    e1.push(format!("find a.txt listed: {}", listed(&found)));
-    e1.push(format!(
-        "wanted 127.0.0.1:{} with a.txt ({} bytes, MD5 {})",
-        ports[0], a_txt.size, a_txt.hash_val
-    ));
-    let case1 = TestResult::new(
-        IDS[0],
-        10.0,
-        acked.is_ok() && lists(&found, &ports[..1], &a_txt),
-        e1,
-    );
-
+    let case1 = registered(&mut a, &a_txt, cx);
     let files_b: [(&str, &[u8]); 2] = [("a.txt", &a_bytes), ("b.txt", &b_bytes)];
     let mut b = Node::start("node B", &node, ports[1], &files_b, &ports)?;
-    let b_acked = b.acked(cx).is_ok();
-    let (both, only_b) = (find("a.txt"), find("b.txt"));
-    let e3 = vec![
-        format!(
-            "peershare node B on port {} with a.txt and b.txt: {}",
-            ports[1],
-            if b_acked { "printed ACK" } else { "no ACK" }
-        ),
-        format!("find a.txt listed: {}", listed(&both)),
-        format!("find b.txt listed: {}", listed(&only_b)),
-        "wanted A then B for a.txt, and B alone for b.txt".to_string(),
-    ];
-    let case3 = TestResult::new(
-        IDS[1],
-        10.0,
-        b_acked && lists(&both, &ports, &a_txt) && lists(&only_b, &ports[1..], &b_txt),
-        e3,
-    );
+    let case3 = two_nodes(&mut b, &ports, &a_txt, &b_txt, cx);
     cx.check_interrupt()?;
-
     let case10 = killed_node(&mut b, &ports, &a_txt, cx);
     drop(b);
     tracker.kill();
@@ -84,6 +44,53 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abor
     Ok(out)
 }
 
+/// Case 1: A prints `ACK` and `find a.txt` lists it with a.txt's size and MD5.
+fn registered(a: &mut Node, a_txt: &FileEntry, cx: &Context) -> TestResult {
+    let acked = a.acked(cx);
+    let found = find("a.txt");
+    let mut e = vec![format!(
+        "peershare node A on port {} with a.txt: {}",
+        a.port,
+        if acked.is_ok() {
+            "printed ACK"
+        } else {
+            "no ACK"
+        }
+    )];
+    let ok = acked.is_ok() && lists(&found, &[a.port], a_txt);
+    e.extend(acked.err().unwrap_or_default());
+    e.push(format!("find a.txt listed: {}", listed(&found)));
+    e.push(format!(
+        "wanted 127.0.0.1:{} with a.txt ({} bytes, MD5 {})",
+        a.port, a_txt.size, a_txt.hash_val
+    ));
+    TestResult::new(IDS[0], 10.0, ok, e)
+}
+
+/// Case 3: B registers too; `find a.txt` lists A then B, `find b.txt` B alone.
+fn two_nodes(
+    b: &mut Node,
+    ports: &[u16],
+    a_txt: &FileEntry,
+    b_txt: &FileEntry,
+    cx: &Context,
+) -> TestResult {
+    let b_acked = b.acked(cx).is_ok();
+    let (both, only_b) = (find("a.txt"), find("b.txt"));
+    let e = vec![
+        format!(
+            "peershare node B on port {} with a.txt and b.txt: {}",
+            b.port,
+            if b_acked { "printed ACK" } else { "no ACK" }
+        ),
+        format!("find a.txt listed: {}", listed(&both)),
+        format!("find b.txt listed: {}", listed(&only_b)),
+        "wanted A then B for a.txt, and B alone for b.txt".to_string(),
+    ];
+    let ok = b_acked && lists(&both, ports, a_txt) && lists(&only_b, &ports[1..], b_txt);
+    TestResult::new(IDS[1], 10.0, ok, e)
+}
+
 fn fail_all(e: &[String]) -> Vec<TestResult> {
     IDS.iter()
         .map(|id| TestResult::new(id, 10.0, false, e.to_vec()))
@@ -91,12 +98,7 @@ fn fail_all(e: &[String]) -> Vec<TestResult> {
 }
 
 /// Case 10: B is killed; `find a.txt` (asked up to twice within 10 s) lists A alone.
-fn killed_node(
-    b: &mut Node,
-    ports: &[u16],
-    a_txt: &crate::xfs::wire::FileEntry,
-    cx: &Context,
-) -> TestResult {
+fn killed_node(b: &mut Node, ports: &[u16], a_txt: &FileEntry, cx: &Context) -> TestResult {
     b.proc.kill();
     let end = Instant::now() + cx.timeouts.secs(10.0);
     let mut seen = Vec::new();
@@ -124,7 +126,7 @@ fn restarted(
     command: &CommandLine,
     dir: &std::path::Path,
     a: &mut Node,
-    a_txt: &crate::xfs::wire::FileEntry,
+    a_txt: &FileEntry,
     cx: &Context,
 ) -> Result<(TestResult, TestResult), Abort> {
     cx.say("restarting the xFS tracker");
