@@ -90,11 +90,19 @@ fn port_12345_held_by_another_program_is_a_usage_error_naming_it() {
         .command("python3")
         .args([
             "-c",
-            "import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 12345)); time.sleep(30)",
+            "import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 12345)); print('ready', flush=True); time.sleep(30)",
         ])
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The grading starts once the port is held (python may be slow to start on a busy machine).
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
     let out = net.grade("torrent", &["--self"]);
     let _ = holder.kill();
     let _ = holder.wait();

@@ -37,59 +37,10 @@ const SINGLE_DASH_NOTE: &str = "Every option takes one dash as in the assignment
 pub enum Role {
     /// The tracker: records who holds which chunk and answers WHERE_CHUNK.
     #[command(override_usage = TRACKER_USAGE, after_help = SINGLE_DASH_NOTE)]
-    Tracker {
-        /// TCP port (0 = OS-assigned).
-        #[arg(long, default_value_t = 5100)]
-        port: u16,
-        /// Client connections served at once; more are closed at once (logged once).
-        #[arg(long = "max-connections", default_value_t = tracker::DEFAULT_MAX_CONNECTIONS,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
-                  .range(1..=MAX_MAX_CONNECTIONS as u64))]
-        max_connections: usize,
-        /// Address to listen on (0.0.0.0 for every interface).
-        #[arg(long, default_value = "127.0.0.1")]
-        bind: IpAddr,
-        /// Append one JSON line per message to this file (for `peershare diagram`).
-        #[arg(long)]
-        trace: Option<PathBuf>,
-    },
+    Tracker(TrackerArgs),
     /// A client: announces its chunks, fetches the missing ones from peers, serves its own.
     #[command(override_usage = CLIENT_USAGE, after_help = SINGLE_DASH_NOTE)]
-    Client {
-        /// Folder holding local_chunks.txt and the chunk files.
-        #[arg(long)]
-        folder: PathBuf,
-        /// Port of this client's chunk server (0 = OS-assigned).
-        #[arg(long = "transfer_port")]
-        transfer_port: u16,
-        /// Name written in logs.log (no ',' or whitespace, at most 64 bytes).
-        #[arg(long, value_parser = parse_name)]
-        name: String,
-        /// Tracker address, host name or IP with port.
-        #[arg(long, default_value = "127.0.0.1:5100", value_parser = parse_addr)]
-        tracker: SocketAddr,
-        /// Pause after each LOCAL_CHUNKS, in ms (0 suits peershare's own tracker).
-        #[arg(long = "pace-ms", default_value_t = 1000,
-              value_parser = clap::value_parser!(u64).range(0..=60_000))]
-        pace_ms: u64,
-        /// Exit 0 once every chunk is present and no upload runs.
-        #[arg(long = "exit-when-complete")]
-        exit_when_complete: bool,
-        /// With -exit-when-complete: keep serving this many seconds after completion.
-        #[arg(long, default_value_t = 0, requires = "exit_when_complete",
-              value_parser = clap::value_parser!(u64).range(0..=86_400))]
-        linger: u64,
-        /// Address the chunk server listens on (0.0.0.0 for every interface).
-        #[arg(long, default_value = "127.0.0.1")]
-        bind: IpAddr,
-        /// Address announced in LOCAL_CHUNKS instead of the spec's `localhost` (for several
-        /// hosts; logs.log still says localhost as the spec wants).
-        #[arg(long, default_value = client::DEFAULT_ADVERTISE, value_parser = parse_advertise)]
-        advertise: String,
-        /// Append one JSON line per message and transfer to this file (for `peershare diagram`).
-        #[arg(long)]
-        trace: Option<PathBuf>,
-    },
+    Client(ClientArgs),
     /// Cuts a file into chunk files and writes local_chunks.txt layouts for client folders.
     Split {
         /// The file to cut.
@@ -115,6 +66,61 @@ pub enum Role {
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrackerArgs {
+    /// TCP port (0 = OS-assigned).
+    #[arg(long, default_value_t = 5100)]
+    port: u16,
+    /// Client connections served at once; more are closed at once (logged once).
+    #[arg(long = "max-connections", default_value_t = tracker::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=MAX_MAX_CONNECTIONS as u64))]
+    max_connections: usize,
+    /// Address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Append one JSON line per message to this file (for `peershare diagram`).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ClientArgs {
+    /// Folder holding local_chunks.txt and the chunk files.
+    #[arg(long)]
+    folder: PathBuf,
+    /// Port of this client's chunk server (0 = OS-assigned).
+    #[arg(long = "transfer_port")]
+    transfer_port: u16,
+    /// Name written in logs.log (no ',' or whitespace, at most 64 bytes).
+    #[arg(long, value_parser = parse_name)]
+    name: String,
+    /// Tracker address, host name or IP with port.
+    #[arg(long, default_value = "127.0.0.1:5100", value_parser = parse_addr)]
+    tracker: SocketAddr,
+    /// Pause after each LOCAL_CHUNKS, in ms (0 suits peershare's own tracker).
+    #[arg(long = "pace-ms", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pace_ms: u64,
+    /// Exit 0 once every chunk is present and no upload runs.
+    #[arg(long = "exit-when-complete")]
+    exit_when_complete: bool,
+    /// With -exit-when-complete: keep serving this many seconds after completion.
+    #[arg(long, default_value_t = 0, requires = "exit_when_complete",
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    linger: u64,
+    /// Address the chunk server listens on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Address announced in LOCAL_CHUNKS instead of the spec's `localhost` (for several
+    /// hosts; logs.log still says localhost as the spec wants).
+    #[arg(long, default_value = client::DEFAULT_ADVERTISE, value_parser = parse_advertise)]
+    advertise: String,
+    /// Append one JSON line per message and transfer to this file (for `peershare diagram`).
+    #[arg(long)]
+    trace: Option<PathBuf>,
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
@@ -184,60 +190,47 @@ pub fn run(args: Args) -> ExitCode {
         Role::Join { folder, output } => exit_with(layout::join(&folder, &output).map(|n| {
             println!("wrote {} ({n} bytes)", output.display());
         })),
-        Role::Tracker {
-            port,
-            max_connections,
-            bind,
-            trace,
-        } => {
-            if let Err(code) = trace::start_from_cli(trace.as_deref(), "p2ptracker-tracker") {
-                return code;
-            }
-            if let Err(e) = shutdown.trigger_on_ctrl_c() {
-                log::warn!("Ctrl-C handler not installed: {e}");
-            }
-            let listener = match listen(bind, port) {
-                Ok(l) => l,
-                Err(code) => return code,
-            };
-            let config = TrackerConfig {
-                max_connections,
-                log: open_log(),
-            };
-            exit_with(tracker::run(config, listener, &shutdown))
-        }
-        Role::Client {
-            folder,
-            transfer_port,
-            name,
-            tracker,
-            pace_ms,
-            exit_when_complete,
-            linger,
-            bind,
-            advertise,
-            trace,
-        } => {
-            if let Err(code) =
-                trace::start_from_cli(trace.as_deref(), &format!("p2ptracker-client-{name}"))
-            {
-                return code;
-            }
-            if let Err(e) = shutdown.trigger_on_ctrl_c() {
-                log::warn!("Ctrl-C handler not installed: {e}");
-            }
-            let listener = match listen(bind, transfer_port) {
-                Ok(l) => l,
-                Err(code) => return code,
-            };
-            let mut config = ClientConfig::new(folder, &name, tracker);
-            config.pace = Duration::from_millis(pace_ms);
-            config.exit_when_complete = exit_when_complete;
-            config.linger = Duration::from_secs(linger);
-            config.advertise = advertise;
-            config.log = open_log();
-            config.verbose = true;
-            exit_with(client::run(config, listener, &shutdown).map(|_| ()))
-        }
+        Role::Tracker(a) => run_tracker(a, &shutdown),
+        Role::Client(a) => run_client(a, &shutdown),
     }
+}
+
+fn run_tracker(a: TrackerArgs, shutdown: &Shutdown) -> ExitCode {
+    if let Err(code) = trace::start_from_cli(a.trace.as_deref(), "p2ptracker-tracker") {
+        return code;
+    }
+    if let Err(e) = shutdown.trigger_on_ctrl_c() {
+        log::warn!("Ctrl-C handler not installed: {e}");
+    }
+    let listener = match listen(a.bind, a.port) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let config = TrackerConfig {
+        max_connections: a.max_connections,
+        log: open_log(),
+    };
+    exit_with(tracker::run(config, listener, shutdown))
+}
+
+fn run_client(a: ClientArgs, shutdown: &Shutdown) -> ExitCode {
+    let label = format!("p2ptracker-client-{}", a.name);
+    if let Err(code) = trace::start_from_cli(a.trace.as_deref(), &label) {
+        return code;
+    }
+    if let Err(e) = shutdown.trigger_on_ctrl_c() {
+        log::warn!("Ctrl-C handler not installed: {e}");
+    }
+    let listener = match listen(a.bind, a.transfer_port) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let mut config = ClientConfig::new(a.folder, &a.name, a.tracker);
+    config.pace = Duration::from_millis(a.pace_ms);
+    config.exit_when_complete = a.exit_when_complete;
+    config.linger = Duration::from_secs(a.linger);
+    config.advertise = a.advertise;
+    config.log = open_log();
+    config.verbose = true;
+    exit_with(client::run(config, listener, shutdown).map(|_| ()))
 }
