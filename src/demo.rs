@@ -61,6 +61,28 @@ pub struct Args {
     pub diagram: Option<PathBuf>,
 }
 
+/// A demo client's thread: it hands back the client's name and how its run ended.
+type ClientThread = std::thread::JoinHandle<(String, Result<client::Outcome, client::ClientError>)>;
+
+/// Joins the client threads: the complete clients' outcomes, and the first failure (a panic,
+/// an incomplete client or a client error).
+fn collect(threads: Vec<ClientThread>) -> (Vec<(String, client::Outcome)>, Option<SwarmError>) {
+    let mut outcomes = Vec::new();
+    let mut failure = None;
+    for t in threads {
+        let Ok((name, result)) = t.join() else {
+            failure.get_or_insert(SwarmError::Io(io::Error::other("a client thread panicked")));
+            continue;
+        };
+        match result {
+            Ok(o) if o.complete => outcomes.push((name, o)),
+            Ok(_) => drop(failure.get_or_insert(SwarmError::Incomplete(name))),
+            Err(e) => drop(failure.get_or_insert(SwarmError::Client(name, e))),
+        }
+    }
+    (outcomes, failure)
+}
+
 /// Why a swarm could not be built or did not finish correctly.
 #[derive(Debug)]
 pub enum SwarmError {
@@ -237,28 +259,15 @@ impl Swarm {
             std::thread::sleep(Duration::from_millis(1));
         }
         drop(gate_open);
-        let mut complete = 0;
-        while complete < self.clients.len() {
-            match done_rx.recv_timeout(Duration::from_secs(600)) {
-                Ok(_) => complete += 1,
-                Err(_) => break,
+        // Every client reports completion once; a run that stalls ends after 10 minutes.
+        for _ in 0..self.clients.len() {
+            if done_rx.recv_timeout(Duration::from_secs(600)).is_err() {
+                break;
             }
         }
         let elapsed = start.elapsed();
         rt.shutdown().trigger();
-        let mut outcomes = Vec::new();
-        let mut failure = None;
-        for t in threads {
-            let Ok((name, result)) = t.join() else {
-                failure.get_or_insert(SwarmError::Io(io::Error::other("a client thread panicked")));
-                continue;
-            };
-            match result {
-                Ok(o) if o.complete => outcomes.push((name, o)),
-                Ok(_) => drop(failure.get_or_insert(SwarmError::Incomplete(name))),
-                Err(e) => drop(failure.get_or_insert(SwarmError::Client(name, e))),
-            }
-        }
+        let (outcomes, failure) = collect(threads);
         rt.stop(STOP_BOUND);
         if let Some(e) = failure {
             return Err(e);

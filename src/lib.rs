@@ -25,6 +25,9 @@
 //! runtime.
 
 #![forbid(unsafe_code)]
+// No function outside the tests is over 60 lines (clippy.toml) unless its `allow` says why;
+// CI's clippy runs with `-D warnings`, so this is checked, not hoped for.
+#![cfg_attr(not(test), warn(clippy::too_many_lines))]
 
 pub mod bittrickle;
 pub mod bt;

@@ -67,7 +67,10 @@ fn each_broken_tracker_or_node_loses_exactly_the_test_of_its_rule() {
                     .filter(|l| !l.is_empty())
                     .collect();
                 assert_eq!(failed(&text), want, "{t} / {n}:\n{text}");
-                assert!(text.contains("sweeping every 2 s"), "{text}");
+                assert!(
+                    text.contains("the tracker should sweep every 2 s"),
+                    "{text}"
+                );
             });
         }
     });

@@ -157,64 +157,12 @@ pub fn parse_request_line(line: &str) -> Result<HttpRequest, AnnounceError> {
         return Err(AnnounceError::NotFound);
     };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut params: Vec<(&str, Vec<u8>)> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v).ok_or_else(|| bad(format!("bad percent-encoding in {k}")))?;
-        params.push((k, v));
-    }
-    let one = |key: &str| {
-        params
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_slice())
-    };
-    let number = |key: &str| -> Result<Option<u64>, AnnounceError> {
-        match one(key) {
-            None => Ok(None),
-            Some(v) => std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .map(Some)
-                .ok_or_else(|| bad(format!("{key} is not a number"))),
-        }
-    };
+    let q = Query::parse(query)?;
     match path {
-        "/announce" => {
-            let info_hash = twenty(
-                one("info_hash").ok_or_else(|| bad("missing info_hash"))?,
-                "info_hash",
-            )?;
-            let peer_id = twenty(
-                one("peer_id").ok_or_else(|| bad("missing peer_id"))?,
-                "peer_id",
-            )?;
-            let port = number("port")?.ok_or_else(|| bad("missing port"))?;
-            if port == 0 || port > 65535 {
-                return Err(bad("port must be 1..=65535"));
-            }
-            let event = match one("event").unwrap_or(b"") {
-                b"" | b"empty" => Event::None,
-                b"started" => Event::Started,
-                b"completed" => Event::Completed,
-                b"stopped" => Event::Stopped,
-                _ => return Err(bad("event must be started, completed or stopped")),
-            };
-            Ok(HttpRequest::Announce(Announce {
-                info_hash,
-                peer_id,
-                port: port as u16,
-                uploaded: number("uploaded")?.unwrap_or(0),
-                downloaded: number("downloaded")?.unwrap_or(0),
-                left: number("left")?.unwrap_or(0),
-                event,
-                compact: one("compact") != Some(b"0"),
-                numwant: number("numwant")?
-                    .map_or(DEFAULT_NUMWANT, |n| n.min(MAX_NUMWANT as u64) as u32),
-            }))
-        }
+        "/announce" => q.announce().map(HttpRequest::Announce),
         "/scrape" => {
-            let hashes = params
+            let hashes = q
+                .params
                 .iter()
                 .filter(|(k, _)| *k == "info_hash")
                 .map(|(_, v)| twenty(v, "info_hash"))
@@ -222,6 +170,75 @@ pub fn parse_request_line(line: &str) -> Result<HttpRequest, AnnounceError> {
             Ok(HttpRequest::Scrape(hashes))
         }
         _ => Err(AnnounceError::NotFound),
+    }
+}
+
+/// A request's query string, percent-decoded, in order (scrape repeats `info_hash`).
+struct Query<'a> {
+    params: Vec<(&'a str, Vec<u8>)>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(query: &'a str) -> Result<Query<'a>, AnnounceError> {
+        let mut params = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_decode(v).ok_or_else(|| bad(format!("bad percent-encoding in {k}")))?;
+            params.push((k, v));
+        }
+        Ok(Query { params })
+    }
+
+    /// The first value of `key`.
+    fn one(&self, key: &str) -> Option<&[u8]> {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn number(&self, key: &str) -> Result<Option<u64>, AnnounceError> {
+        match self.one(key) {
+            None => Ok(None),
+            Some(v) => std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(Some)
+                .ok_or_else(|| bad(format!("{key} is not a number"))),
+        }
+    }
+
+    /// The announce BEP 3 describes: info_hash, peer_id and port required, the rest defaulted.
+    fn announce(&self) -> Result<Announce, AnnounceError> {
+        let required = |key: &'static str| {
+            let v = self.one(key).ok_or_else(|| bad(format!("missing {key}")))?;
+            twenty(v, key)
+        };
+        let (info_hash, peer_id) = (required("info_hash")?, required("peer_id")?);
+        let port = self.number("port")?.ok_or_else(|| bad("missing port"))?;
+        if port == 0 || port > 65535 {
+            return Err(bad("port must be 1..=65535"));
+        }
+        let event = match self.one("event").unwrap_or(b"") {
+            b"" | b"empty" => Event::None,
+            b"started" => Event::Started,
+            b"completed" => Event::Completed,
+            b"stopped" => Event::Stopped,
+            _ => return Err(bad("event must be started, completed or stopped")),
+        };
+        Ok(Announce {
+            info_hash,
+            peer_id,
+            port: port as u16,
+            uploaded: self.number("uploaded")?.unwrap_or(0),
+            downloaded: self.number("downloaded")?.unwrap_or(0),
+            left: self.number("left")?.unwrap_or(0),
+            event,
+            compact: self.one("compact") != Some(b"0"),
+            numwant: self
+                .number("numwant")?
+                .map_or(DEFAULT_NUMWANT, |n| n.min(MAX_NUMWANT as u64) as u32),
+        })
     }
 }
 

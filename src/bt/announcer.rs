@@ -121,49 +121,7 @@ fn announce_udp(addr: SocketAddr, a: &Announce, timeout: Duration) -> io::Result
     // three tries within the caller's timeout.
     let per_try = (timeout / 3).max(Duration::from_millis(200));
     socket.set_read_timeout(Some(per_try))?;
-    let exchange = |req: &UdpRequest| -> io::Result<UdpReply> {
-        let tid = match req {
-            UdpRequest::Connect { tid }
-            | UdpRequest::Announce { tid, .. }
-            | UdpRequest::Scrape { tid, .. } => *tid,
-        };
-        let bytes = udp_tracker::encode_request(req);
-        let mut buf = [0u8; 4096];
-        let local = socket.local_addr().ok();
-        for _ in 0..3 {
-            socket.send(&bytes)?;
-            if trace::enabled() {
-                let what = udp_tracker::request_summary(req);
-                let body = Body::Summary(&what);
-                trace::message(
-                    Direction::Send,
-                    Proto::Udp,
-                    local,
-                    Some(addr),
-                    body,
-                    bytes.len(),
-                );
-            }
-            loop {
-                match socket.recv(&mut buf) {
-                    Ok(n) => match trace_reply(udp_tracker::parse_reply(&buf[..n]), local, addr, n)
-                    {
-                        Ok(UdpReply::Error { tid: t, message }) if t == tid => {
-                            return Err(invalid(format!("the tracker refused: {message}")))
-                        }
-                        Ok(reply) if reply_tid(&reply) == tid => return Ok(reply),
-                        _ => continue,
-                    },
-                    Err(e) if crate::core::timed_out(&e) => break,
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the UDP tracker did not answer",
-        ))
-    };
+    let exchange = |req: &UdpRequest| udp_exchange(&socket, addr, req);
     let connection_id = match exchange(&UdpRequest::Connect {
         tid: rand::random(),
     })? {
@@ -184,6 +142,50 @@ fn announce_udp(addr: SocketAddr, a: &Announce, timeout: Duration) -> io::Result
             "the tracker answered announce with something else".into(),
         )),
     }
+}
+
+/// Sends `req` up to three times (the socket's read timeout apart) until the reply with its
+/// transaction id comes; a BEP 15 error reply for it is the tracker refusing.
+fn udp_exchange(socket: &UdpSocket, addr: SocketAddr, req: &UdpRequest) -> io::Result<UdpReply> {
+    let tid = match req {
+        UdpRequest::Connect { tid }
+        | UdpRequest::Announce { tid, .. }
+        | UdpRequest::Scrape { tid, .. } => *tid,
+    };
+    let bytes = udp_tracker::encode_request(req);
+    let mut buf = [0u8; 4096];
+    let local = socket.local_addr().ok();
+    for _ in 0..3 {
+        socket.send(&bytes)?;
+        if trace::enabled() {
+            let what = udp_tracker::request_summary(req);
+            trace::message(
+                Direction::Send,
+                Proto::Udp,
+                local,
+                Some(addr),
+                Body::Summary(&what),
+                bytes.len(),
+            );
+        }
+        loop {
+            match socket.recv(&mut buf) {
+                Ok(n) => match trace_reply(udp_tracker::parse_reply(&buf[..n]), local, addr, n) {
+                    Ok(UdpReply::Error { tid: t, message }) if t == tid => {
+                        return Err(invalid(format!("the tracker refused: {message}")))
+                    }
+                    Ok(reply) if reply_tid(&reply) == tid => return Ok(reply),
+                    _ => continue,
+                },
+                Err(e) if crate::core::timed_out(&e) => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the UDP tracker did not answer",
+    ))
 }
 
 /// Records a UDP tracker reply for `--trace` and hands it on.

@@ -295,16 +295,9 @@ fn run_peer(
         storage,
         have,
     } = opened;
-    let trackers = match p.tracker {
-        Some(t) => vec![t],
-        None => meta.trackers(),
-    };
-    if trackers.is_empty() {
-        return fail("the torrent names no tracker; give one with --tracker");
-    }
-    let listener = match crate::core::tcp::bind(SocketAddr::new(p.bind, p.port)) {
-        Ok(l) => l,
-        Err(e) => return fail(format_args!("cannot listen on port {}: {e}", p.port)),
+    let (trackers, listener) = match trackers_and_listener(&meta, &p) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     let port = listener.local_addr().map_or(p.port, |a| a.port());
     let verb = if seeding { "seeding" } else { "downloading" };
@@ -348,6 +341,25 @@ fn run_peer(
         );
         ExitCode::from(1)
     }
+}
+
+/// The trackers to announce to (`--tracker` wins over the torrent's) and the peer listener.
+fn trackers_and_listener(
+    meta: &Metainfo,
+    p: &PeerArgs,
+) -> Result<(Vec<String>, std::net::TcpListener), ExitCode> {
+    let trackers = match &p.tracker {
+        Some(t) => vec![t.clone()],
+        None => meta.trackers(),
+    };
+    if trackers.is_empty() {
+        return Err(fail(
+            "the torrent names no tracker; give one with --tracker",
+        ));
+    }
+    let listener = crate::core::tcp::bind(SocketAddr::new(p.bind, p.port))
+        .map_err(|e| fail(format_args!("cannot listen on port {}: {e}", p.port)))?;
+    Ok((trackers, listener))
 }
 
 /// A torrent's data, opened and hashed: what is already there and verified.

@@ -454,6 +454,10 @@ pub fn make(
 
 /// SHA-1 of every piece of the files read one after another. Buffers circulate through a
 /// bounded channel, so at most `2 × workers + 2` pieces are in memory.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pipeline: the reader, the buffer pool and the collector share their counters"
+)]
 fn hash_pieces<'p>(
     paths: impl Iterator<Item = &'p Path>,
     total: u64,

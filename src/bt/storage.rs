@@ -225,28 +225,35 @@ impl Storage {
             }
         }
         if self.writable {
-            let mut landing = self
-                .landing
-                .lock()
-                .map_err(|_| io::Error::other("storage lock poisoned"))?;
-            for i in 0..self.files.len() {
-                let missing = self
-                    .meta
-                    .pieces_of_file(i)
-                    .filter(|&p| !have.has(p))
-                    .count();
-                landing[i].0 = missing;
-                if missing == 0 && !landing[i].1 {
-                    self.land(i)?;
-                    landing[i].1 = true;
-                } else if missing > 0 && landing[i].1 {
-                    // A final file that does not check out is not final: back to `.part`.
-                    std::fs::rename(&self.files[i].dest, &self.files[i].part)?;
-                    landing[i].1 = false;
-                }
-            }
+            self.land_checked(&have)?;
         }
         Ok(have)
+    }
+
+    /// After a check: lands every file whose pieces all verified, and sends a landed file whose
+    /// pieces do not all verify back to `.part` (a final file that does not check out is not
+    /// final).
+    fn land_checked(&self, have: &Bitfield) -> io::Result<()> {
+        let mut landing = self
+            .landing
+            .lock()
+            .map_err(|_| io::Error::other("storage lock poisoned"))?;
+        for i in 0..self.files.len() {
+            let missing = self
+                .meta
+                .pieces_of_file(i)
+                .filter(|&p| !have.has(p))
+                .count();
+            landing[i].0 = missing;
+            if missing == 0 && !landing[i].1 {
+                self.land(i)?;
+                landing[i].1 = true;
+            } else if missing > 0 && landing[i].1 {
+                std::fs::rename(&self.files[i].dest, &self.files[i].part)?;
+                landing[i].1 = false;
+            }
+        }
+        Ok(())
     }
 
     /// True once every file is under its final name.

@@ -149,14 +149,7 @@ fn answer_http(line: &str, peer: SocketAddr, table: &Table) -> (&'static str, Ve
                 return ("500 Internal Server Error", Vec::new());
             };
             let reply = t.announce(&a, ip, now);
-            log::info!(
-                "HTTP announce {} from {ip}:{} event={} left={}: {} peers",
-                crate::core::digest::to_hex(&a.info_hash),
-                a.port,
-                a.event.as_str(),
-                a.left,
-                reply.peers.len()
-            );
+            log::info!("HTTP {}", announce_line(&a, ip, reply.peers.len()));
             ("200 OK", announce::encode_reply(&reply, a.compact))
         }
         Ok(HttpRequest::Scrape(hashes)) => {
@@ -234,6 +227,43 @@ fn serve_udp(socket: UdpSocket, table: &Table, shutdown: &Shutdown) {
     }
 }
 
+/// `announce <info-hash> from <ip>:<port> event=… left=…: N peers`, for the log.
+fn announce_line(
+    a: &crate::bt::announce::Announce,
+    ip: std::net::Ipv4Addr,
+    peers: usize,
+) -> String {
+    format!(
+        "announce {} from {ip}:{} event={} left={}: {peers} peers",
+        crate::core::digest::to_hex(&a.info_hash),
+        a.port,
+        a.event.as_str(),
+        a.left
+    )
+}
+
+/// A UDP announce with a valid connection id: the table's answer (IPv4 peers only, as BEP
+/// 15's compact form has room for nothing else).
+fn udp_announce(
+    a: &crate::bt::announce::Announce,
+    from: SocketAddr,
+    tid: u32,
+    table: &Table,
+    now: Instant,
+) -> Option<UdpReply> {
+    let Some(ip) = ipv4_of(from.ip()) else {
+        return Some(UdpReply::Error {
+            tid,
+            message: "IPv4 peers only".into(),
+        });
+    };
+    let mut t = table.lock().ok()?;
+    let reply = t.announce(a, ip, now);
+    // debug, not info: a UDP tracker's whole point is a high announce rate.
+    log::debug!("UDP {}", announce_line(a, ip, reply.peers.len()));
+    Some(UdpReply::Announce { tid, reply })
+}
+
 fn answer_udp(
     datagram: &[u8],
     from: SocketAddr,
@@ -271,24 +301,7 @@ fn answer_udp(
                 log::info!("refused a UDP announce from {from}: bad connection id");
                 return Some(bad_id(tid));
             }
-            let Some(ip) = ipv4_of(from.ip()) else {
-                return Some(UdpReply::Error {
-                    tid,
-                    message: "IPv4 peers only".into(),
-                });
-            };
-            let mut t = table.lock().ok()?;
-            let reply = t.announce(&a, ip, now);
-            // debug, not info: a UDP tracker's whole point is a high announce rate.
-            log::debug!(
-                "UDP announce {} from {ip}:{} event={} left={}: {} peers",
-                crate::core::digest::to_hex(&a.info_hash),
-                a.port,
-                a.event.as_str(),
-                a.left,
-                reply.peers.len()
-            );
-            UdpReply::Announce { tid, reply }
+            udp_announce(&a, from, tid, table, now)?
         }
         UdpRequest::Scrape {
             connection_id,

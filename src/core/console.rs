@@ -122,29 +122,55 @@ pub struct Console {
     printer: Printer,
 }
 
+/// rustyline, when stdin and stdout are both terminals: masking for passwords (drawn as
+/// highlighting) and an external printer so lines from other threads print above the prompt.
+fn line_editor(printer: &Printer) -> Option<Editor<Masking, DefaultHistory>> {
+    if !(io::stdin().is_terminal() && io::stdout().is_terminal()) {
+        return None;
+    }
+    let mut ed = Editor::<Masking, DefaultHistory>::new().ok()?;
+    ed.set_helper(Some(Masking::default()));
+    ed.set_color_mode(rustyline::ColorMode::Forced);
+    if let Ok(ext) = ed.create_external_printer() {
+        if let Ok(mut slot) = printer.external.lock() {
+            *slot = Some(Box::new(ext));
+        }
+    }
+    Some(ed)
+}
+
+/// One line from the editor (masked when `secret`, kept out of the history then too).
+fn read_edited(
+    ed: &mut Editor<Masking, DefaultHistory>,
+    prompt: &str,
+    secret: bool,
+    reading: &AtomicBool,
+) -> Input {
+    if let Some(h) = ed.helper_mut() {
+        h.on = secret;
+    }
+    reading.store(true, Ordering::SeqCst);
+    let r = ed.readline(prompt);
+    reading.store(false, Ordering::SeqCst);
+    match r {
+        Ok(line) => {
+            if !secret {
+                let _ = ed.add_history_entry(line.as_str());
+            }
+            Input::Line(line)
+        }
+        Err(rustyline::error::ReadlineError::Interrupted) => Input::Interrupted,
+        Err(_) => Input::Eof,
+    }
+}
+
 impl Console {
     /// Starts the stdin thread; rustyline is used only when stdin and stdout are both terminals.
     pub fn start() -> io::Result<Console> {
         let (ask, asked) = crossbeam_channel::unbounded::<Ask>();
         let (answer, answers) = crossbeam_channel::unbounded::<Input>();
         let printer = Printer::plain();
-        let interactive = io::stdin().is_terminal() && io::stdout().is_terminal();
-        let mut editor = if interactive {
-            Editor::<Masking, DefaultHistory>::new().ok()
-        } else {
-            None
-        };
-        if let Some(ed) = editor.as_mut() {
-            ed.set_helper(Some(Masking::default()));
-            ed.set_color_mode(rustyline::ColorMode::Forced); // masking is drawn as highlighting
-        }
-        if let Some(ed) = editor.as_mut() {
-            if let Ok(ext) = ed.create_external_printer() {
-                if let Ok(mut slot) = printer.external.lock() {
-                    *slot = Some(Box::new(ext));
-                }
-            }
-        }
+        let mut editor = line_editor(&printer);
         let reading = printer.reading.clone();
         let plain = printer.clone();
         std::thread::Builder::new()
@@ -152,26 +178,7 @@ impl Console {
             .spawn(move || {
                 for Ask { prompt, secret } in asked.iter() {
                     let input = match editor.as_mut() {
-                        Some(ed) => {
-                            if let Some(h) = ed.helper_mut() {
-                                h.on = secret;
-                            }
-                            reading.store(true, Ordering::SeqCst);
-                            let r = ed.readline(&prompt);
-                            reading.store(false, Ordering::SeqCst);
-                            match r {
-                                Ok(line) => {
-                                    if !secret {
-                                        let _ = ed.add_history_entry(line.as_str());
-                                    }
-                                    Input::Line(line)
-                                }
-                                Err(rustyline::error::ReadlineError::Interrupted) => {
-                                    Input::Interrupted
-                                }
-                                Err(_) => Input::Eof,
-                            }
-                        }
+                        Some(ed) => read_edited(ed, &prompt, secret, &reading),
                         None => {
                             if !prompt.is_empty() {
                                 plain.text(&prompt);

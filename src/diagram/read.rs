@@ -206,6 +206,40 @@ pub fn parse_trace_line(line: &[u8]) -> Result<TraceEvent, String> {
     })
 }
 
+/// A log line's comma-separated fields, read for error messages that name the command.
+struct Fields<'a> {
+    f: &'a [&'a str],
+    command: &'a str,
+}
+
+impl Fields<'_> {
+    fn idx(&self) -> Result<u32, String> {
+        self.f
+            .get(2)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{} needs a chunk index as its second field", self.command))
+    }
+
+    fn port(&self, i: usize) -> Result<u16, String> {
+        self.f
+            .get(i)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{}: field {} is not a port", self.command, i + 1))
+    }
+
+    fn want(&self, n: usize) -> Result<(), String> {
+        if self.f.len() == n {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} lines have {n} fields, this one {}",
+                self.command,
+                self.f.len()
+            ))
+        }
+    }
+}
+
 /// One `logs.log` line, or why it is not one. Spaces around fields are tolerated, as the
 /// course's graders tolerate them.
 pub fn parse_log_line(line: &[u8]) -> Result<LogLine, String> {
@@ -216,26 +250,8 @@ pub fn parse_log_line(line: &[u8]) -> Result<LogLine, String> {
         return Err("the line has no entity name before the first comma".into());
     }
     let command = f.get(1).copied().unwrap_or("");
-    let idx = || -> Result<u32, String> {
-        f.get(2)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("{command} needs a chunk index as its second field"))
-    };
-    let port = |i: usize| -> Result<u16, String> {
-        f.get(i)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("{command}: field {} is not a port", i + 1))
-    };
-    let want = |n: usize| {
-        if f.len() == n {
-            Ok(())
-        } else {
-            Err(format!(
-                "{command} lines have {n} fields, this one {}",
-                f.len()
-            ))
-        }
-    };
+    let fields = Fields { f: &f, command };
+    let (idx, port, want) = (|| fields.idx(), |i| fields.port(i), |n| fields.want(n));
     match command {
         "LOCAL_CHUNKS" => {
             want(5)?;

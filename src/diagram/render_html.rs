@@ -244,60 +244,65 @@ fn draw_row(html: &mut String, r: &Row, word: usize, y: usize, n: usize) {
             t as f64 / 1000.0
         );
     }
-    let x1 = x(r.from);
     match r.to {
-        Some(to) if to != r.from => {
-            let x2 = x(to);
-            let dir: isize = if x2 > x1 { 1 } else { -1 };
-            let tip = x2 as isize - dir * 2;
-            let _ = write!(
-                html,
-                "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{tip}\" y2=\"{y}\"/><path class=\"head\" d=\"M{tip} {y} l{} -4 v8 z\"/>",
-                -dir * 9
-            );
-            if r.kind == RowKind::Failure {
-                let _ = write!(
-                    html,
-                    "<text class=\"x\" x=\"{x2}\" y=\"{}\">✗</text>",
-                    y + 5
-                );
-            }
-            let span = x1.abs_diff(x2);
-            let label = clip(shown(&r.label), (span / 7).max(34));
-            let _ = write!(
-                html,
-                "<text class=\"m\" x=\"{}\" y=\"{}\">{}</text>",
-                (x1 + x2) / 2,
-                y - 4,
-                escape(&label)
-            );
-        }
-        _ => {
-            let self_arrow = r.to.is_some();
-            if self_arrow {
-                let _ = write!(
-                    html,
-                    "<path class=\"loop\" d=\"M{x1} {} h16 v10 h-14\"/>",
-                    y - 6
-                );
-            } else {
-                let mark = if r.failed { "✗" } else { "●" };
-                let _ = write!(
-                    html,
-                    "<text class=\"x\" x=\"{x1}\" y=\"{}\">{mark}</text>",
-                    y + 5
-                );
-            }
-            let _ = write!(
-                html,
-                "<text class=\"m side\" x=\"{}\" y=\"{}\">{}</text>",
-                x1 + 22,
-                y + 4,
-                escape(&clip(shown(&r.label), 48))
-            );
-        }
+        Some(to) if to != r.from => draw_arrow(html, r, x(r.from), x(to), y),
+        _ => draw_local(html, r, x(r.from), y),
     }
     html.push_str("</g>\n");
+}
+
+/// A message between two lifelines: the arrow, a ✗ at its head when it failed, the label
+/// above it clipped to the span.
+fn draw_arrow(html: &mut String, r: &Row, x1: usize, x2: usize, y: usize) {
+    let dir: isize = if x2 > x1 { 1 } else { -1 };
+    let tip = x2 as isize - dir * 2;
+    let _ = write!(
+        html,
+        "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{tip}\" y2=\"{y}\"/><path class=\"head\" d=\"M{tip} {y} l{} -4 v8 z\"/>",
+        -dir * 9
+    );
+    if r.kind == RowKind::Failure {
+        let _ = write!(
+            html,
+            "<text class=\"x\" x=\"{x2}\" y=\"{}\">✗</text>",
+            y + 5
+        );
+    }
+    let span = x1.abs_diff(x2);
+    let label = clip(shown(&r.label), (span / 7).max(34));
+    let _ = write!(
+        html,
+        "<text class=\"m\" x=\"{}\" y=\"{}\">{}</text>",
+        (x1 + x2) / 2,
+        y - 4,
+        escape(&label)
+    );
+}
+
+/// A row on one lifeline: a loop for a message to itself, else a ● (or ✗ when it failed),
+/// with the label beside it.
+fn draw_local(html: &mut String, r: &Row, x1: usize, y: usize) {
+    if r.to.is_some() {
+        let _ = write!(
+            html,
+            "<path class=\"loop\" d=\"M{x1} {} h16 v10 h-14\"/>",
+            y - 6
+        );
+    } else {
+        let mark = if r.failed { "✗" } else { "●" };
+        let _ = write!(
+            html,
+            "<text class=\"x\" x=\"{x1}\" y=\"{}\">{mark}</text>",
+            y + 5
+        );
+    }
+    let _ = write!(
+        html,
+        "<text class=\"m side\" x=\"{}\" y=\"{}\">{}</text>",
+        x1 + 22,
+        y + 4,
+        escape(&clip(shown(&r.label), 48))
+    );
 }
 
 const CSP: &str = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \

@@ -91,6 +91,25 @@ pub fn server_client(
     })
 }
 
+/// Runs `part` for a role's program and adds its results (and a note naming the program) to
+/// `report`; a program not given fails the role's tests (`ids`), saying so.
+pub fn role_part(
+    report: &mut Report,
+    role: &str,
+    program: Option<&CommandLine>,
+    ids: &[&str],
+    part: impl FnOnce(&CommandLine) -> Result<Vec<report::TestResult>, Abort>,
+) -> Result<(), Abort> {
+    match program {
+        Some(p) => {
+            report.notes.push(format!("{role}: {p}"));
+            report.tests.extend(part(p)?);
+        }
+        None => report.tests.extend(not_given(ids, role)),
+    }
+    Ok(())
+}
+
 /// The tests of a role whose program was not given: failed, saying so.
 pub fn not_given(ids: &[&str], role: &str) -> Vec<report::TestResult> {
     ids.iter()

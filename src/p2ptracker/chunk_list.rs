@@ -73,6 +73,54 @@ impl std::error::Error for ListError {
     }
 }
 
+/// What one line of the list says.
+enum Line {
+    Blank,
+    /// `<n>,LASTCHUNK`.
+    Last(u32),
+    /// `<idx>,<file name>`.
+    Chunk(Entry),
+    /// A line skipped, with the warning that says why.
+    Ignored(String),
+}
+
+/// Reads line `line_no`; a LASTCHUNK line without a count is the one error.
+fn parse_line(line_no: usize, line: &str) -> Result<Line, ListError> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Ok(Line::Blank);
+    }
+    let ignored = |why: String| {
+        Ok(Line::Ignored(format!(
+            "{FILE_NAME} line {line_no} ignored: {why}"
+        )))
+    };
+    let Some((first, rest)) = trimmed.split_once(',') else {
+        return ignored(format!("no comma in {trimmed:?}"));
+    };
+    let (first, rest) = (first.trim(), rest.trim());
+    if rest == "LASTCHUNK" {
+        return match parse_idx(first) {
+            Some(n) => Ok(Line::Last(n)),
+            None => Err(ListError::BadLastChunk {
+                line_no,
+                line: line.to_string(),
+            }),
+        };
+    }
+    let Some(idx) = parse_idx(first) else {
+        return ignored(format!("{first:?} is not a chunk index"));
+    };
+    if let Err(e) = names::check(rest) {
+        return ignored(e.to_string());
+    }
+    Ok(Line::Chunk(Entry {
+        idx,
+        name: rest.to_string(),
+        line_no,
+    }))
+}
+
 /// Parses the text of a list.
 pub fn parse(text: &str) -> Result<ChunkList, ListError> {
     let lines: Vec<String> = text
@@ -88,48 +136,16 @@ pub fn parse(text: &str) -> Result<ChunkList, ListError> {
     let mut entries = Vec::new();
     let mut warnings = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let line_no = i + 1;
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
+        match parse_line(i + 1, line)? {
+            Line::Blank => {}
+            Line::Last(n) if total.is_none() => total = Some(n),
+            Line::Last(_) => warnings.push(format!(
+                "{FILE_NAME} line {} ignored: a second LASTCHUNK line",
+                i + 1
+            )),
+            Line::Chunk(e) => entries.push(e),
+            Line::Ignored(why) => warnings.push(why),
         }
-        let Some((first, rest)) = trimmed.split_once(',') else {
-            warnings.push(format!(
-                "{FILE_NAME} line {line_no} ignored: no comma in {trimmed:?}"
-            ));
-            continue;
-        };
-        let (first, rest) = (first.trim(), rest.trim());
-        if rest == "LASTCHUNK" {
-            match (parse_idx(first), total) {
-                (Some(n), None) => total = Some(n),
-                (Some(_), Some(_)) => warnings.push(format!(
-                    "{FILE_NAME} line {line_no} ignored: a second LASTCHUNK line"
-                )),
-                (None, _) => {
-                    return Err(ListError::BadLastChunk {
-                        line_no,
-                        line: line.clone(),
-                    })
-                }
-            }
-            continue;
-        }
-        let Some(idx) = parse_idx(first) else {
-            warnings.push(format!(
-                "{FILE_NAME} line {line_no} ignored: {first:?} is not a chunk index"
-            ));
-            continue;
-        };
-        if let Err(e) = names::check(rest) {
-            warnings.push(format!("{FILE_NAME} line {line_no} ignored: {e}"));
-            continue;
-        }
-        entries.push(Entry {
-            idx,
-            name: rest.to_string(),
-            line_no,
-        });
     }
     let total = total.ok_or(ListError::NoLastChunk)?;
     entries.retain(|e| {

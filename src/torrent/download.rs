@@ -417,6 +417,22 @@ struct RangeState {
     result: Option<Result<(), DownloadError>>,
 }
 
+impl RangeState {
+    /// Nothing received yet; `range` asked for (the first round).
+    fn new(range: (u64, u64)) -> RangeState {
+        RangeState {
+            got: Intervals::default(),
+            received: 0,
+            asked: HashSet::from([range]),
+            outstanding: HashSet::from([range]),
+            current: 0,
+            silent_rounds: 0,
+            last_useful: Instant::now(),
+            result: None,
+        }
+    }
+}
+
 impl RangeFetch<'_> {
     fn request(&self, socket: &UdpSocket, peer: &Peer, (a, b): (u64, u64)) {
         let msg = Message::ChunkSharing {
@@ -527,6 +543,28 @@ impl RangeFetch<'_> {
         }
     }
 
+    /// One event of the receive loop: a useful datagram resets the idle clock; a whole range
+    /// is the result; an idle timeout starts a new round of re-requests.
+    fn step(
+        &self,
+        socket: &UdpSocket,
+        st: &mut RangeState,
+        event: Received,
+    ) -> Result<(), DownloadError> {
+        if let Received::Datagram(d) = event {
+            if self.on_datagram(socket, st, &d.bytes, d.from)? {
+                st.last_useful = Instant::now();
+            }
+        }
+        let (a, b) = self.range;
+        if st.received == b - a {
+            st.result = Some(Ok(()));
+        } else if st.last_useful.elapsed() >= self.dl.idle_timeout {
+            self.new_round(socket, st)?;
+        }
+        Ok(())
+    }
+
     fn run(self) -> Result<(), DownloadError> {
         let (a, b) = self.range;
         let socket = fresh_socket(self.dl.bind)?;
@@ -536,16 +574,7 @@ impl RangeFetch<'_> {
         let Some(first) = self.candidates.first().cloned() else {
             return Err(DownloadError::NoOwnerAnswered);
         };
-        let mut st = RangeState {
-            got: Intervals::default(),
-            received: 0,
-            asked: HashSet::from([(a, b)]),
-            outstanding: HashSet::from([(a, b)]),
-            current: 0,
-            silent_rounds: 0,
-            last_useful: Instant::now(),
-            result: None,
-        };
+        let mut st = RangeState::new((a, b));
         self.request(&socket, &first, (a, b));
         self.dl.journal.log(&format!(
             "I sent a request for a chunk of {} for node{}",
@@ -560,26 +589,7 @@ impl RangeFetch<'_> {
                 done.trigger();
                 return;
             }
-            let step = match event {
-                Received::Datagram(d) => match self.on_datagram(&socket, &mut st, &d.bytes, d.from)
-                {
-                    Ok(true) => {
-                        st.last_useful = Instant::now();
-                        Ok(())
-                    }
-                    Ok(false) => Ok(()),
-                    Err(e) => Err(e),
-                },
-                Received::Tick => Ok(()),
-            };
-            let step = step.and_then(|()| {
-                if st.received == b - a {
-                    st.result = Some(Ok(()));
-                } else if st.last_useful.elapsed() >= self.dl.idle_timeout {
-                    self.new_round(&socket, &mut st)?;
-                }
-                Ok(())
-            });
+            let step = self.step(&socket, &mut st, event);
             if let Err(e) = step {
                 st.result = Some(Err(e));
             }

@@ -53,20 +53,13 @@ pub fn subject(a: &ServerClientArgs, exe: &Path) -> Result<Subject, String> {
 pub fn grade(subject: &Subject, cx: &Context) -> Result<Report, Abort> {
     let start = Instant::now();
     let mut report = Report::default();
-    match &subject.server {
-        Some(s) => {
-            report.notes.push(format!("server: {s}"));
-            report.tests.extend(server::part(s, cx)?);
-        }
-        None => report.tests.extend(super::not_given(server::IDS, "server")),
-    }
-    match &subject.client {
-        Some(c) => {
-            report.notes.push(format!("client: {c}"));
-            report.tests.extend(client::part(c, cx)?);
-        }
-        None => report.tests.extend(super::not_given(client::IDS, "client")),
-    }
+    let (server, client) = (subject.server.as_ref(), subject.client.as_ref());
+    super::role_part(&mut report, "server", server, server::IDS, |s| {
+        server::part(s, cx)
+    })?;
+    super::role_part(&mut report, "client", client, client::IDS, |c| {
+        client::part(c, cx)
+    })?;
     report.elapsed = start.elapsed();
     Ok(report)
 }

@@ -112,25 +112,17 @@ pub fn grade(subject: &Subject, cx: &Context) -> Result<Report, Abort> {
     let mut report = Report::default();
     super::runner::wait_udp_port_free(SPEC_PORT, cx.timeouts.secs(2.0), &cx.shutdown)
         .map_err(Abort::PortBusy)?;
-    match &subject.tracker {
-        Some(t) => {
-            report.notes.push(format!(
-                "tracker: {t} (sweeping every {} s)",
-                subject.sweep.as_secs_f64()
-            ));
-            report.tests.extend(tracker::part(t, subject.sweep, cx)?);
-        }
-        None => report
-            .tests
-            .extend(super::not_given(tracker::IDS, "tracker")),
+    let (tracker, node) = (subject.tracker.as_ref(), subject.node.as_ref());
+    super::role_part(&mut report, "tracker", tracker, tracker::IDS, |t| {
+        tracker::part(t, subject.sweep, cx)
+    })?;
+    if tracker.is_some() {
+        let sweep = subject.sweep.as_secs_f64();
+        report
+            .notes
+            .push(format!("the tracker should sweep every {sweep} s"));
     }
-    match &subject.node {
-        Some(n) => {
-            report.notes.push(format!("node: {n}"));
-            report.tests.extend(node::part(n, cx)?);
-        }
-        None => report.tests.extend(super::not_given(node::IDS, "node")),
-    }
+    super::role_part(&mut report, "node", node, node::IDS, |n| node::part(n, cx))?;
     report.elapsed = start.elapsed();
     Ok(report)
 }

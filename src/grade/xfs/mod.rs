@@ -79,22 +79,11 @@ pub fn grade(subject: &Subject, cx: &Context) -> Result<Report, Abort> {
     let mut report = Report::default();
     runner::wait_port_free(SPEC_PORT, cx.timeouts.secs(2.0), &cx.shutdown)
         .map_err(Abort::PortBusy)?;
-    match &subject.tracker {
-        Some(t) => {
-            report.notes.push(format!("tracker: {t}"));
-            report.tests.extend(tracker::part(t, cx)?);
-        }
-        None => report
-            .tests
-            .extend(super::not_given(tracker::IDS, "tracker")),
-    }
-    match &subject.node {
-        Some(n) => {
-            report.notes.push(format!("node: {n}"));
-            report.tests.extend(node::part(n, cx)?);
-        }
-        None => report.tests.extend(super::not_given(node::IDS, "node")),
-    }
+    let (tracker, node) = (subject.tracker.as_ref(), subject.node.as_ref());
+    super::role_part(&mut report, "tracker", tracker, tracker::IDS, |t| {
+        tracker::part(t, cx)
+    })?;
+    super::role_part(&mut report, "node", node, node::IDS, |n| node::part(n, cx))?;
     report.tests.sort_by_key(|t| case_number(&t.name));
     report.elapsed = start.elapsed();
     Ok(report)
