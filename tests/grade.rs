@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::grading::{failed, processes_mentioning, Net};
+use support::grading::{failed, held_port_is_a_usage_error_naming_it, processes_mentioning, Net};
 use support::BIN;
 
 const FIXTURES: &str = concat!(
@@ -294,35 +294,9 @@ fn usage_errors_exit_2_with_one_error_line() {
 
 #[test]
 fn port_5100_held_by_another_program_is_a_usage_error_naming_it() {
-    let net = Net::new(5100);
-    let mut holder = net
-        .command("python3")
-        .args([
-            "-c",
-            "import socket,time;s=socket.socket();s.bind(('127.0.0.1',5100));s.listen();print('up',flush=True);time.sleep(60)",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "up");
-    let out = net.grade(
-        "p2ptracker",
-        &["--self", "--part", "tracker", "--timeout-scale", "0.5"],
-    );
-    let _ = holder.kill();
-    let _ = holder.wait();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("error: port 5100 on 127.0.0.1 is held by python3"),
-        "{err}"
-    );
+    let bind = "s=socket.socket(); s.bind(('127.0.0.1', 5100)); s.listen()";
+    let extra = ["--part", "tracker", "--timeout-scale", "0.5"];
+    held_port_is_a_usage_error_naming_it("p2ptracker", 5100, bind, &extra);
 }
 
 #[test]

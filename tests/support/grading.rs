@@ -11,8 +11,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `peershare grade <system> <args>` from a fresh temp dir.
 pub fn grade(system: &str, args: &[&str]) -> Output {
+    run_grade(Command::new(BIN), system, args)
+}
+
+/// Runs `peershare` (as `command` starts it) with `grade <system> <args>` from a fresh temp dir.
+fn run_grade(mut command: Command, system: &str, args: &[&str]) -> Output {
     let cwd = tempfile::tempdir().unwrap();
-    Command::new(BIN)
+    command
         .args(["grade", system])
         .args(args)
         .current_dir(cwd.path())
@@ -215,15 +220,7 @@ impl Net {
     }
 
     pub fn grade(&self, system: &str, args: &[&str]) -> Output {
-        let cwd = tempfile::tempdir().unwrap();
-        self.command(BIN)
-            .args(["grade", system])
-            .args(args)
-            .current_dir(cwd.path())
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        run_grade(self.command(BIN), system, args)
     }
 }
 
@@ -233,4 +230,34 @@ impl Drop for Net {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
+}
+
+/// With python3 holding the spec's fixed `port` (the statements `bind` bind it), `peershare
+/// grade <system> --self <extra>` is a usage error (exit 2) that names the holder.
+pub fn held_port_is_a_usage_error_naming_it(system: &str, port: u16, bind: &str, extra: &[&str]) {
+    let net = Net::new(port);
+    let code = format!("import socket,time; {bind}; print('ready', flush=True); time.sleep(60)");
+    let mut holder = net
+        .command("python3")
+        .args(["-c", &code])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The grading starts once the port is held (python may be slow to start on a busy machine).
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let mut args = vec!["--self"];
+    args.extend_from_slice(extra);
+    let out = net.grade(system, &args);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let named = format!("error: port {port} on 127.0.0.1 is held by python3");
+    assert!(err.contains(&named), "{err}");
 }
