@@ -110,6 +110,14 @@ pub fn role_part(
     Ok(())
 }
 
+/// `len` bytes for a grader's test file, different per `seed` and not all ASCII, so a
+/// text-mode copy or a piece from the wrong offset would show.
+pub fn test_bytes(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(131).wrapping_add(seed) ^ (i >> 9)) as u8)
+        .collect()
+}
+
 /// The tests of a role whose program was not given: failed, saying so.
 pub fn not_given(ids: &[&str], role: &str) -> Vec<report::TestResult> {
     ids.iter()

@@ -62,15 +62,17 @@ pub fn python(fixtures: &str, script: &str, extra: &str) -> String {
 
 /// `--self` scores `full` (e.g. `110/110`) with nothing failed, three runs in a row.
 pub fn full_marks_three_times(system: &str, full: &str) {
-    for run in 1..=3 {
-        let out = grade(system, &["--self"]);
+    full_marks_three_times_via(full, |args| grade(system, args));
+}
+
+/// As [`full_marks_three_times`], with how to run a grading given (e.g. in a [`Net`]).
+pub fn full_marks_three_times_via(full: &str, run: impl Fn(&[&str]) -> Output) {
+    for n in 1..=3 {
+        let out = run(&["--self"]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "run {run}:\n{text}");
-        assert!(
-            text.contains(&format!("score: {full}")),
-            "run {run}:\n{text}"
-        );
-        assert!(failed(&text).is_empty(), "run {run}:\n{text}");
+        assert_eq!(out.status.code(), Some(0), "run {n}:\n{text}");
+        assert!(text.contains(&format!("score: {full}")), "run {n}:\n{text}");
+        assert!(failed(&text).is_empty(), "run {n}:\n{text}");
     }
 }
 

@@ -210,13 +210,6 @@ fn describe(m: &Message) -> String {
     }
 }
 
-/// Bytes that are not all ASCII, so a text-mode copy would show.
-fn contents(len: usize, seed: u32) -> Vec<u8> {
-    (0..len as u32)
-        .map(|i| (i.wrapping_mul(31).wrapping_add(seed) ^ (i >> 7)) as u8)
-        .collect()
-}
-
 /// A folder for a node: `node_files/node<id>/` holding `files`, and `logs/`.
 fn node_dir(
     label: &str,

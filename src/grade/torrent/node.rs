@@ -2,9 +2,10 @@
 //! tracker on 12345 and a raw node asking it for a file, then downloading from two peershare
 //! owners registered with peershare's tracker.
 
-use super::{ask, contents, expect, listed, node_dir, spec_addr, Raw};
+use super::{ask, expect, listed, node_dir, spec_addr, Raw};
 use crate::grade::report::TestResult;
 use crate::grade::runner::{self, CommandLine, Proc, Workdir};
+use crate::grade::test_bytes;
 use crate::grade::{Abort, Context};
 use crate::torrent::wire::{Message, Mode};
 use std::net::SocketAddr;
@@ -32,7 +33,7 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abor
     Ok(vec![node1, node2, node3])
 }
 
-/// The submission's node 4, started against the grader's tracker.
+/// A node program started as `-node_id <id>` in `dir`, interactive, ended with Ctrl-C.
 fn start_node(command: &CommandLine, id: u32, dir: &std::path::Path) -> Result<Proc, Abort> {
     let mut p = Proc::spawn_interactive(
         &format!("node {id}"),
@@ -47,7 +48,7 @@ fn start_node(command: &CommandLine, id: u32, dir: &std::path::Path) -> Result<P
 fn serving(command: &CommandLine, cx: &Context) -> Result<(TestResult, TestResult), Abort> {
     super::port_free(cx)?;
     let tracker = Raw::bound(spec_addr(), spec_addr())?;
-    let file = contents(SERVED, 4);
+    let file = test_bytes(SERVED, 4);
     let dir = node_dir("torrent-node4", 4, &[("served.bin", &file)])?;
     let mut p = start_node(command, 4, &dir.path)?;
     let is = |mode: Mode, f: &'static str| move |m: &Message| matches!(m, Message::Node2Tracker { node_id: 4, filename, mode: md } if *md == mode && filename == f);
@@ -185,7 +186,7 @@ fn range_request(s: SocketAddr, file: &[u8], cx: &Context) -> Result<(bool, Vec<
 /// node 1 downloads it.
 fn downloading(command: &CommandLine, cx: &Context) -> Result<TestResult, Abort> {
     super::port_free(cx)?;
-    let file = contents(SHARED, 1);
+    let file = test_bytes(SHARED, 1);
     let swarm = match peershare_swarm(&file, cx)? {
         Ok(swarm) => swarm,
         Err(e) => return Ok(TestResult::new(IDS[1], 10.0, false, e)),

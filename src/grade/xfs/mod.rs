@@ -290,13 +290,6 @@ fn entry(name: &str, bytes: &[u8]) -> FileEntry {
     }
 }
 
-/// Bytes that are not all ASCII, so a text-mode copy would show.
-fn contents(len: usize, seed: u32) -> Vec<u8> {
-    (0..len as u32)
-        .map(|i| (i.wrapping_mul(131).wrapping_add(seed) ^ (i >> 9)) as u8)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,10 @@
 //! Cases 2, 4, 5, 6, 7 and 11: the submission's node, first with no tracker, then against
 //! peershare's tracker on 5025 beside a peershare node P.
 
-use super::{contents, entry, find, has_line, listed, lists, own, start_tracker, Node};
+use super::{entry, find, has_line, listed, lists, own, start_tracker, Node};
 use crate::grade::report::TestResult;
 use crate::grade::runner::{self, CommandLine, Workdir};
+use crate::grade::test_bytes;
 use crate::grade::{Abort, Context};
 use crate::xfs::wire::{self, Message};
 use std::time::Duration;
@@ -31,7 +32,7 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abor
         Ok(t) => t,
         Err(e) => return Ok(rest_fail(case2, &e)),
     };
-    let n_bytes = contents(40_000, 3);
+    let n_bytes = test_bytes(40_000, 3);
     let mut n = Node::start("node N", command, ports[1], &[("n.txt", &n_bytes)], &ports)?;
     if let Err(e) = n.acked(cx) {
         return Ok(rest_fail(case2, &e));
@@ -40,7 +41,7 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abor
     let case4 = updatelist(&n, &n_bytes);
     let case11 = added_file(&mut n, cx);
     cx.check_interrupt()?;
-    let p_bytes = contents(60_000, 4);
+    let p_bytes = test_bytes(60_000, 4);
     let mut p = Node::start(
         "peershare node P",
         &own(cx, "node"),
@@ -171,7 +172,7 @@ fn updatelist(n: &Node, n_bytes: &[u8]) -> TestResult {
 
 /// Case 11: `added.txt` is written into the node's folder; after `updatelist`, find lists the node.
 fn added_file(n: &mut Node, cx: &Context) -> TestResult {
-    let bytes = contents(5_000, 5);
+    let bytes = test_bytes(5_000, 5);
     let want = entry("added.txt", &bytes);
     if let Err(err) = std::fs::write(n.dir.path.join("share/added.txt"), &bytes) {
         return TestResult::new(

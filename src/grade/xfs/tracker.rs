@@ -1,9 +1,10 @@
 //! Cases 1, 3, 8, 9 and 10: the submission's tracker on 5025 with peershare nodes A and B, and
 //! raw `find` probes.
 
-use super::{contents, entry, find, listed, lists, own, start_tracker, Node};
+use super::{entry, find, listed, lists, own, start_tracker, Node};
 use crate::grade::report::TestResult;
 use crate::grade::runner::{self, CommandLine, Workdir};
+use crate::grade::test_bytes;
 use crate::grade::{Abort, Context};
 use crate::xfs::wire::FileEntry;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ pub fn part(command: &CommandLine, cx: &Context) -> Result<Vec<TestResult>, Abor
         Ok(t) => t,
         Err(e) => return Ok(fail_all(&e)),
     };
-    let (a_bytes, b_bytes) = (contents(20_000, 1), contents(30_000, 2));
+    let (a_bytes, b_bytes) = (test_bytes(20_000, 1), test_bytes(30_000, 2));
     let (a_txt, b_txt) = (entry("a.txt", &a_bytes), entry("b.txt", &b_bytes));
     let ports = [runner::free_port()?, runner::free_port()?];
     let node = own(cx, "node");
